@@ -1,1 +1,5 @@
-fn main() {}
+//! The `reviewgate` binary: see [`reviewgate::cli`].
+
+fn main() -> std::process::ExitCode {
+    reviewgate::cli::main()
+}

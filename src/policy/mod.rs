@@ -1,0 +1,167 @@
+//! The policy language: what `policy.toml` says, loaded, validated and compiled.
+//!
+//! A [`Policy`] is only ever built by [`Policy::parse`], which rejects anything it cannot
+//! enforce exactly; holding one means every level and group it names exists and every glob
+//! compiled. The evaluator can therefore trust it without re-checking.
+
+mod diagnostics;
+mod load;
+mod matcher;
+
+use std::collections::BTreeMap;
+
+pub use diagnostics::{Diagnostic, PolicyErrors};
+pub use matcher::{MatchScratch, PathMatcher};
+
+/// The only policy language version this build understands.
+pub const POLICY_VERSION: i64 = 1;
+
+/// Where the App looks for the policy on the PR's base branch unless told otherwise.
+pub const DEFAULT_POLICY_PATH: &str = ".github/review-policy.toml";
+
+/// Size limits that keep a hostile or mistaken policy from costing unbounded memory or time.
+pub mod limits {
+    /// Largest policy file accepted, in bytes.
+    pub const MAX_POLICY_BYTES: usize = 1024 * 1024;
+    /// Most glob patterns (`match` and `except` together) in one policy.
+    pub const MAX_PATTERNS: usize = 20_000;
+    /// Longest single glob pattern, in bytes.
+    pub const MAX_GLOB_LEN: usize = 1024;
+}
+
+/// A validated, compiled review policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub default_level: String,
+    pub policy_owners: String,
+    pub settings: Settings,
+    pub groups: BTreeMap<String, Group>,
+    pub levels: BTreeMap<String, Level>,
+    pub paths: Vec<PathRule>,
+    pub(crate) matcher: PathMatcher,
+}
+
+/// `[settings]`; the defaults are the strict choices a bank would make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Settings {
+    pub dismiss_stale_approvals: bool,
+    pub contributors_can_approve: bool,
+    pub changes_requested_blocks: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            dismiss_stale_approvals: true,
+            contributors_can_approve: false,
+            changes_requested_blocks: true,
+        }
+    }
+}
+
+/// A named set of people: GitHub logins and GitHub teams.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Group {
+    pub members: Vec<Member>,
+}
+
+impl Group {
+    /// Logins listed by name, as written.
+    pub fn users(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().filter_map(|m| match m {
+            Member::User(login) => Some(login.as_str()),
+            Member::Team(_) => None,
+        })
+    }
+
+    pub fn teams(&self) -> impl Iterator<Item = &TeamRef> {
+        self.members.iter().filter_map(|m| match m {
+            Member::Team(team) => Some(team),
+            Member::User(_) => None,
+        })
+    }
+}
+
+/// One entry of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Member {
+    /// A GitHub login.
+    User(String),
+    /// `@org/team-slug`.
+    Team(TeamRef),
+}
+
+/// A GitHub team named as `@org/team-slug`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TeamRef {
+    pub org: String,
+    pub slug: String,
+}
+
+impl TeamRef {
+    /// `org/slug` in lower case: how snapshots key team members, since GitHub compares
+    /// organisation names and team slugs case-insensitively.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.org, self.slug).to_ascii_lowercase()
+    }
+}
+
+impl std::fmt::Display for TeamRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "@{}/{}", self.org, self.slug)
+    }
+}
+
+/// A sensitivity level: how many eligible approvals, and how many from which groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Level {
+    pub approvals: u32,
+    pub require: BTreeMap<String, u32>,
+}
+
+/// One `[[paths]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathRule {
+    pub name: Option<String>,
+    pub patterns: Vec<String>,
+    pub except: Vec<String>,
+    pub level: Option<String>,
+    pub require: BTreeMap<String, u32>,
+}
+
+impl PathRule {
+    /// How reports name this entry: its `name`, or its first pattern.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None => self.patterns.first().cloned().unwrap_or_default(),
+        }
+    }
+}
+
+impl Policy {
+    /// Parses and validates a policy. `origin` names the file in error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Policy, PolicyErrors> {
+        load::load(text).map_err(|diagnostics| PolicyErrors {
+            origin: origin.to_string(),
+            diagnostics,
+        })
+    }
+
+    /// Every team any group names, each once.
+    pub fn teams(&self) -> Vec<TeamRef> {
+        let mut teams: Vec<TeamRef> = self
+            .groups
+            .values()
+            .flat_map(|g| g.teams().cloned())
+            .collect();
+        teams.sort();
+        teams.dedup_by(|a, b| a.key() == b.key());
+        teams
+    }
+
+    /// The compiled matcher for the `[[paths]]` globs.
+    pub fn matcher(&self) -> &PathMatcher {
+        &self.matcher
+    }
+}
