@@ -120,6 +120,9 @@ struct RawPolicy {
     policy_owners: Option<(String, Span)>,
     settings: Settings,
     groups: BTreeMap<String, (Span, Group)>,
+    /// Groups with a malformed member: their size is unknown, so counts are not checked
+    /// against it (that would only repeat the member error).
+    doubtful_groups: BTreeSet<String>,
     levels: Vec<RawLevel>,
     paths: Vec<RawPath>,
 }
@@ -185,7 +188,11 @@ impl Loader<'_> {
             if let Some(t) = self.table(v, "`groups`") {
                 for (key, value) in t.iter() {
                     let name = key.get_ref().to_string();
+                    let before = self.errors.len();
                     if let Some(group) = self.group(&name, value) {
+                        if self.errors.len() > before {
+                            raw.doubtful_groups.insert(name.clone());
+                        }
                         raw.groups.insert(name, (key.span(), group));
                     }
                 }
@@ -318,7 +325,8 @@ impl Loader<'_> {
                 &v.span(),
                 format!("group `{name}` is empty; list at least one login or \"@org/team\""),
             );
-            return None;
+            // Keep the (empty) group so references to it are not also reported as undefined.
+            return Some(Group::default());
         }
         let mut members = Vec::new();
         for item in items.iter() {
@@ -526,7 +534,7 @@ impl Loader<'_> {
         for level in &raw.levels {
             self.check_requires(
                 &level.require,
-                &raw.groups,
+                &raw,
                 &format!("level `{}`", level.name),
                 &defined_groups,
             );
@@ -545,7 +553,7 @@ impl Loader<'_> {
                     );
                 }
             }
-            self.check_requires(&path.require, &raw.groups, &path.label, &defined_groups);
+            self.check_requires(&path.require, &raw, &path.label, &defined_groups);
         }
         if pattern_count > MAX_PATTERNS {
             self.error(
@@ -613,16 +621,16 @@ impl Loader<'_> {
     fn check_requires(
         &mut self,
         requires: &[RawRequire],
-        groups: &BTreeMap<String, (Span, Group)>,
+        raw: &RawPolicy,
         owner: &str,
         defined: &str,
     ) {
         for r in requires {
-            let Some((_, group)) = groups.get(&r.group) else {
+            let Some((_, group)) = raw.groups.get(&r.group) else {
                 self.error(&r.span, format!("{owner} requires approvals from group `{}`, which is not defined; {defined}", r.group));
                 continue;
             };
-            if group.teams().next().is_none() {
+            if group.teams().next().is_none() && !raw.doubtful_groups.contains(&r.group) {
                 let people: BTreeSet<String> =
                     group.users().map(|u| u.to_ascii_lowercase()).collect();
                 if (r.count as usize) > people.len() {

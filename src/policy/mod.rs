@@ -165,3 +165,6 @@ impl Policy {
         &self.matcher
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,346 @@
+//! The `reviewgate` binary, driven as a user would: real files, real exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_reviewgate"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run reviewgate")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+const POLICY: &str = r#"version = 1
+default_level = "standard"
+policy_owners = "leads"
+
+[groups]
+seniors = ["alice", "@acme/senior-engineers"]
+leads = ["@acme/tech-leads"]
+
+[levels.standard]
+approvals = 1
+
+[levels.critical]
+approvals = 2
+require = { seniors = 1 }
+
+[[paths]]
+name = "ledger"
+match = ["ledger/**"]
+level = "critical"
+"#;
+
+fn snapshot(reviews: &str) -> String {
+    format!(
+        r#"{{"author": "zed", "head_sha": "c0ffee", "changed_files": 1,
+            "files": [{{"path": "ledger/post.rs", "status": "modified"}}],
+            "commits": [{{"sha": "c0ffee", "author": "zed", "committer": "zed"}}],
+            "reviews": [{reviews}],
+            "teams": {{"acme/senior-engineers": ["carol"], "acme/tech-leads": ["lena"]}}}}"#
+    )
+}
+
+#[test]
+fn check_accepts_a_valid_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "p.toml", POLICY);
+    let o = run(&["check", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("valid (2 levels, 2 groups, 1 path rule)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).is_empty());
+}
+
+#[test]
+fn check_defaults_to_policy_toml_in_the_current_directory() {
+    let o = run(&["check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("policy.toml: valid"));
+}
+
+#[test]
+fn check_lists_every_error_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = POLICY
+        .replace("approvals = 2", "approvals = 0")
+        .replace("level = \"critical\"", "level = \"urgent\"");
+    let p = write(dir.path(), "bad.toml", &bad);
+    let o = run(&["check", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    let name = p.display().to_string();
+    assert!(
+        err.contains(&format!(
+            "{name}:13:13: `approvals` in [levels.critical] must be at least 1, not 0"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{name}:19:9: [[paths]] entry 1 (\"ledger\") names level `urgent`"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("2 errors found"), "{err}");
+    assert!(stdout(&o).is_empty());
+}
+
+#[test]
+fn check_reports_an_unreadable_file() {
+    let o = run(&["check", "does/not/exist.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("does/not/exist.toml: cannot read policy"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn evaluate_exit_codes_follow_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write(dir.path(), "p.toml", POLICY);
+    let blocked = write(
+        dir.path(),
+        "blocked.json",
+        &snapshot(r#"{"user": "dan", "state": "APPROVED", "commit": "c0ffee"}"#),
+    );
+    let approved = write(
+        dir.path(),
+        "ok.json",
+        &snapshot(
+            r#"{"user": "dan", "state": "APPROVED", "commit": "c0ffee"},
+               {"user": "Carol", "state": "APPROVED", "commit": "c0ffee"}"#,
+        ),
+    );
+    let args = |pr: &Path| {
+        vec![
+            "evaluate".to_string(),
+            "--policy".into(),
+            policy.display().to_string(),
+            "--pr".into(),
+            pr.display().to_string(),
+        ]
+    };
+
+    let o = bin().args(args(&blocked)).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("NOT APPROVED: Needs 1 more approval from seniors"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ledger/post.rs") && text.contains("could unblock: alice, carol"),
+        "{text}"
+    );
+
+    let o = bin().args(args(&approved)).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("APPROVED: Approved by dan, Carol"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn evaluate_json_carries_the_verdict_and_its_explanation() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write(dir.path(), "p.toml", POLICY);
+    let pr = write(
+        dir.path(),
+        "pr.json",
+        &snapshot(r#"{"user": "zed", "state": "APPROVED", "commit": "c0ffee"}"#),
+    );
+    let o = run(&[
+        "evaluate",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--pr",
+        pr.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON output");
+    assert_eq!(v["approved"], false);
+    assert_eq!(
+        v["title"],
+        "Needs 1 more approval from seniors, 1 more from anyone eligible"
+    );
+    assert_eq!(v["needs"]["approvals"], 2);
+    assert_eq!(v["needs"]["groups"]["seniors"], 1);
+    assert_eq!(v["requirements"][1]["source"]["kind"], "path");
+    assert_eq!(v["requirements"][1]["files"][0], "ledger/post.rs");
+    assert_eq!(v["reviewers"][0]["login"], "zed");
+    assert_eq!(v["reviewers"][0]["ignored"], "author");
+}
+
+#[test]
+fn evaluate_notices_a_pr_that_edits_the_policy_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write(dir.path(), "p.toml", POLICY);
+    let pr = write(
+        dir.path(),
+        "pr.json",
+        r#"{"author": "zed", "head_sha": "h", "files": [{"path": "conf/review.toml"}],
+            "reviews": [{"user": "dan", "state": "APPROVED", "commit": "h"}],
+            "teams": {"acme/tech-leads": ["lena"]}}"#,
+    );
+    let base = [
+        "evaluate",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--pr",
+        pr.to_str().unwrap(),
+    ];
+    let o = run(&base);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "default policy path is .github/review-policy.toml: {}",
+        stdout(&o)
+    );
+    let o = run(&[&base[..], &["--policy-path", "conf/review.toml"]].concat());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("Needs 1 more approval from leads"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn evaluate_rejects_invalid_input_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write(dir.path(), "p.toml", POLICY);
+    let bad_policy = write(dir.path(), "bad.toml", "version = 3\n");
+    let pr = write(dir.path(), "pr.json", &snapshot(""));
+    let bad_pr = write(
+        dir.path(),
+        "bad.json",
+        r#"{"author": "zed", "files": [], "reviews": []}"#,
+    );
+    let bad_state = write(
+        dir.path(),
+        "state.json",
+        r#"{"author": "zed", "head_sha": "h", "files": [], "reviews": [{"user": "a", "state": "LGTM", "commit": "h"}]}"#,
+    );
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "--policy",
+                bad_policy.to_str().unwrap(),
+                "--pr",
+                pr.to_str().unwrap(),
+            ],
+            "bad.toml:1:11: unsupported policy version 3",
+        ),
+        (
+            vec![
+                "--policy",
+                policy.to_str().unwrap(),
+                "--pr",
+                bad_pr.to_str().unwrap(),
+            ],
+            "bad.json:1:45: missing field `head_sha`",
+        ),
+        (
+            vec![
+                "--policy",
+                policy.to_str().unwrap(),
+                "--pr",
+                bad_state.to_str().unwrap(),
+            ],
+            "unknown variant `LGTM`",
+        ),
+        (
+            vec!["--policy", policy.to_str().unwrap(), "--pr", "missing.json"],
+            "missing.json: cannot read PR snapshot",
+        ),
+        (
+            vec![
+                "--policy",
+                policy.to_str().unwrap(),
+                "--pr",
+                pr.to_str().unwrap(),
+                "--format",
+                "yaml",
+            ],
+            "invalid value 'yaml'",
+        ),
+        (vec!["--policy", policy.to_str().unwrap()], "--pr"),
+    ];
+    for (args, want) in cases {
+        let o = run(&[&["evaluate"], &args[..]].concat());
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(want),
+            "{args:?}: want {want:?} in {}",
+            stderr(&o)
+        );
+        assert!(stdout(&o).is_empty(), "{args:?}");
+    }
+    // Both inputs broken: both reported.
+    let o = run(&[
+        "evaluate",
+        "--policy",
+        bad_policy.to_str().unwrap(),
+        "--pr",
+        bad_pr.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&o).contains("bad.toml") && stderr(&o).contains("bad.json"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn the_readme_run_command_evaluates_the_shipped_example() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let line = readme
+        .lines()
+        .find(|l| l.trim_start().starts_with("cargo run") && l.contains("evaluate"))
+        .expect("README gives a `cargo run -- evaluate` command");
+    let args: Vec<&str> = line
+        .split_whitespace()
+        .skip_while(|w| *w != "--")
+        .skip(1)
+        .collect();
+    let o = run(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the example PR is waiting for a senior: {}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).starts_with("NOT APPROVED: Needs 1 more approval from seniors"),
+        "{}",
+        stdout(&o)
+    );
+}
