@@ -22,6 +22,14 @@ impl Style {
         }
     }
 
+    /// A name from the policy (level, entry, group).
+    fn name(self, s: &str) -> String {
+        match self {
+            Style::Text => format!("\"{s}\""),
+            Style::Markdown => self.code(s),
+        }
+    }
+
     fn heading(self, out: &mut String, title: &str) {
         match self {
             Style::Text => {
@@ -184,7 +192,7 @@ fn requirement(out: &mut String, style: Style, r: &Requirement) {
         (Style::Markdown, false) => "❌",
     };
     let what = match &r.source {
-        Source::DefaultLevel { level } => format!("default level {}", style.code(level)),
+        Source::DefaultLevel { level } => format!("default level {}", style.name(level)),
         Source::Path {
             name,
             level: Some(level),
@@ -192,15 +200,15 @@ fn requirement(out: &mut String, style: Style, r: &Requirement) {
         } => {
             format!(
                 "path rule {} (level {})",
-                style.code(name),
-                style.code(level)
+                style.name(name),
+                style.name(level)
             )
         }
         Source::Path {
             name, level: None, ..
-        } => format!("path rule {}", style.code(name)),
+        } => format!("path rule {}", style.name(name)),
         Source::PolicyOwners { group, .. } => {
-            format!("policy change (owners: {})", style.code(group))
+            format!("policy change (owners: {})", style.name(group))
         }
     };
     style.item(out, 0, &format!("{mark} {what}: {}", describe_needs(r)));
@@ -221,9 +229,7 @@ fn requirement(out: &mut String, style: Style, r: &Requirement) {
             line.push_str(&format!(" ({})", a.approvers.join(", ")));
         }
         if a.have < a.needed {
-            line.push_str(
-                " — anyone who is not the PR's author or a contributor to it can approve",
-            );
+            line.push_str(" — any eligible reviewer can help");
         }
         style.item(out, 1, &line);
     }
