@@ -9,6 +9,20 @@
 //!
 //! Setup methods panic on misuse (unknown repository, unknown pull request): a test that sets
 //! up a world wrongly should fail loudly at the line that did it.
+//!
+//! ```ignore
+//! let fake = FakeGitHub::start(APP_ID, &test_fixture("test-app-key.pub.pem")).await;
+//! fake.add_installation(7, "acme");
+//! fake.add_repo(7, "acme/app", "main");
+//! fake.set_file("acme/app", "main", ".github/reviewgate.yml", POLICY);
+//! let files = vec![FileSpec::modified("src/lib.rs")];
+//! let n = fake.open_pr("acme/app", PrSpec { files, ..PrSpec::default() });
+//! fake.review("acme/app", n, "alice", "APPROVED", None);
+//! // Point the App at fake.url(), deliver
+//! // webhooks::pull_request_event("opened", &fake, "acme/app", n, 7), then:
+//! let head = fake.pr_json("acme/app", n)["head"]["sha"].as_str().unwrap().to_string();
+//! let run = fake.latest_check_run("acme/app", &head, "reviewgate").unwrap();
+//! ```
 
 mod auth;
 pub(crate) mod clock;
@@ -96,6 +110,7 @@ impl FakeGitHub {
         self.url.clone()
     }
 
+    /// The App whose JWTs this fake accepts and whose check runs it attributes.
     pub fn app_id(&self) -> u64 {
         lock(&self.state).app_id
     }
@@ -347,6 +362,7 @@ impl FakeGitHub {
         });
     }
 
+    /// Closes a pull request without merging it (`state` becomes `closed`).
     pub fn close_pr(&self, repo: &str, number: u64) {
         self.with(|st| {
             let now = clock::now();
@@ -395,14 +411,17 @@ impl FakeGitHub {
         })
     }
 
+    /// The repository as the API and most webhooks carry it (`push` has its own shape).
     pub fn repo_json(&self, repo: &str) -> Value {
         self.with(|st| st.repo_json(st.repo(repo).expect("unknown repository")))
     }
 
+    /// GitHub's simple user object for a login; the same login always gets the same id.
     pub fn user_json(&self, login: &str) -> Value {
         self.with(|st| st.user_json(login))
     }
 
+    /// The `organization` object of webhook payloads.
     pub fn org_json(&self, org: &str) -> Value {
         self.with(|st| st.org_json(org))
     }
@@ -528,10 +547,12 @@ impl FakeGitHub {
 
     // --- observation ---
 
+    /// Every request answered so far (faulted ones included), in the order answered.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.with(|st| st.requests.clone())
     }
 
+    /// Forgets recorded requests, e.g. after setup, so a test sees only what the App did next.
     pub fn clear_requests(&self) {
         self.with(|st| st.requests.clear());
     }
