@@ -1,0 +1,371 @@
+//! The fake's world (installations, repositories, branches, pull requests, teams, tokens, check
+//! runs) and what it has observed (requests, concurrency). Everything lives in one `State`
+//! behind a mutex so a test can change the world between two requests of the App and see
+//! exactly what the App did.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use http::Method;
+use jsonwebtoken::DecodingKey;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::faults::{Fault, FaultKind};
+use super::shapes::Templates;
+
+/// How a request authenticated itself, as presented (not whether it was accepted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthKind {
+    /// `Authorization: Bearer <three-part JWT>`.
+    Jwt,
+    /// `Authorization: token <t>` or `Bearer <t>` with anything that is not JWT-shaped.
+    Token,
+    /// No (recognised) `Authorization` header.
+    None,
+}
+
+/// One request as the fake saw and answered it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: Method,
+    /// The decoded-as-sent path, e.g. `/repos/acme/app/pulls/1/files`.
+    pub path: String,
+    /// The raw query string without `?`, empty when there was none.
+    pub query: String,
+    /// The status answered; 0 when the connection was reset without an answer.
+    pub status: u16,
+    /// The installation whose token authenticated the request (for the token exchange, the
+    /// installation in the path); `None` when authentication failed or was absent.
+    pub installation: Option<u64>,
+    /// True when answered `304 Not Modified` to a conditional request.
+    pub not_modified: bool,
+    pub auth: AuthKind,
+    /// The injected fault that shaped the answer, if any.
+    pub fault: Option<FaultKind>,
+    /// The JSON request body of a POST or PATCH, when it parsed.
+    pub body: Option<Value>,
+}
+
+impl RecordedRequest {
+    /// The first value of a query parameter (percent-decoded).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        super::paging::Query::parse(&self.query)
+            .get(name)
+            .map(str::to_string)
+    }
+}
+
+/// A pull request to open. Empty strings mean "derive something sensible": `base` becomes the
+/// repository's default branch, `head_ref` `feature-<n>`, `head_sha` a fresh 40-hex SHA. An empty
+/// `commits` becomes one commit at `head_sha` authored and committed by `author`, since a real
+/// pull request always has at least one commit.
+#[derive(Clone, Debug)]
+pub struct PrSpec {
+    pub author: String,
+    pub base: String,
+    pub head_ref: String,
+    pub head_sha: String,
+    pub title: String,
+    pub draft: bool,
+    pub files: Vec<FileSpec>,
+    pub commits: Vec<CommitSpec>,
+}
+
+impl Default for PrSpec {
+    fn default() -> Self {
+        PrSpec {
+            author: "contributor".to_string(),
+            base: String::new(),
+            head_ref: String::new(),
+            head_sha: String::new(),
+            title: "Change things".to_string(),
+            draft: false,
+            files: Vec::new(),
+            commits: Vec::new(),
+        }
+    }
+}
+
+/// One changed file of a pull request, as `GET /pulls/{n}/files` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSpec {
+    pub filename: String,
+    /// added, removed, modified, renamed, copied, changed or unchanged.
+    pub status: String,
+    /// Set for renames (and copies): the path the file had before.
+    pub previous_filename: Option<String>,
+}
+
+impl FileSpec {
+    pub fn modified(path: &str) -> FileSpec {
+        FileSpec::with_status(path, "modified")
+    }
+    pub fn added(path: &str) -> FileSpec {
+        FileSpec::with_status(path, "added")
+    }
+    pub fn removed(path: &str) -> FileSpec {
+        FileSpec::with_status(path, "removed")
+    }
+    pub fn renamed(from: &str, to: &str) -> FileSpec {
+        FileSpec {
+            filename: to.to_string(),
+            status: "renamed".to_string(),
+            previous_filename: Some(from.to_string()),
+        }
+    }
+    fn with_status(path: &str, status: &str) -> FileSpec {
+        FileSpec {
+            filename: path.to_string(),
+            status: status.to_string(),
+            previous_filename: None,
+        }
+    }
+}
+
+/// One commit of a pull request. `author`/`committer` are GitHub logins; `None` means the git
+/// identity matches no GitHub account, which GitHub shows as a `null` top-level author.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitSpec {
+    pub sha: String,
+    pub author: Option<String>,
+    pub committer: Option<String>,
+}
+
+impl CommitSpec {
+    /// A commit authored and committed by the same GitHub user.
+    pub fn by(sha: &str, login: &str) -> CommitSpec {
+        CommitSpec {
+            sha: sha.to_string(),
+            author: Some(login.to_string()),
+            committer: Some(login.to_string()),
+        }
+    }
+}
+
+/// A check run as the fake stores it, with every create/update body it received.
+#[derive(Clone, Debug)]
+pub struct CheckRun {
+    pub id: u64,
+    pub name: String,
+    pub head_sha: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub text: Option<String>,
+    pub external_id: Option<String>,
+    pub details_url: Option<String>,
+    /// The App that created the run; required checks can be pinned to it.
+    pub app_id: u64,
+    /// How many PATCHes it received.
+    pub updates: usize,
+    /// The create body followed by each update body, in order.
+    pub history: Vec<Value>,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub check_suite_id: u64,
+    pub annotations_count: u64,
+}
+
+/// A primary rate-limit window.
+#[derive(Clone, Debug)]
+pub struct Quota {
+    pub limit: u64,
+    pub remaining: u64,
+    pub reset: u64,
+}
+
+impl Quota {
+    pub(super) fn fresh(now: u64) -> Quota {
+        Quota {
+            limit: 5000,
+            remaining: 5000,
+            reset: now + 3600,
+        }
+    }
+
+    /// Starts a new window once the old one has passed, as GitHub does.
+    pub(super) fn roll(&mut self, now: u64) {
+        if now >= self.reset {
+            self.remaining = self.limit;
+            self.reset = now + 3600;
+        }
+    }
+}
+
+pub(super) struct Installation {
+    pub id: u64,
+    pub account: String,
+    pub quota: Quota,
+    pub created_at: u64,
+}
+
+#[derive(Clone)]
+pub(super) struct Blob {
+    pub content: String,
+    pub sha: String,
+}
+
+pub(super) struct Branch {
+    pub head_sha: String,
+    pub files: BTreeMap<String, Blob>,
+}
+
+pub(super) struct Review {
+    pub id: u64,
+    pub user: String,
+    pub state: String,
+    pub commit_id: String,
+    pub submitted_at: u64,
+    pub body: String,
+}
+
+pub(super) struct Pr {
+    pub number: u64,
+    pub id: u64,
+    pub author: String,
+    pub base: String,
+    pub base_sha: String,
+    pub head_ref: String,
+    pub head_sha: String,
+    pub title: String,
+    pub draft: bool,
+    pub files: Vec<FileSpec>,
+    pub commits: Vec<CommitSpec>,
+    pub reviews: Vec<Review>,
+    pub closed_at: Option<u64>,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+pub(super) struct Repo {
+    pub id: u64,
+    pub installation_id: u64,
+    pub full_name: String,
+    pub owner: String,
+    pub name: String,
+    pub default_branch: String,
+    pub branches: BTreeMap<String, Branch>,
+    pub prs: BTreeMap<u64, Pr>,
+    pub next_pr: u64,
+}
+
+pub(super) struct Team {
+    pub id: u64,
+    pub org: String,
+    pub slug: String,
+    pub members: Vec<String>,
+}
+
+pub(super) struct Token {
+    pub installation_id: u64,
+    pub expires_at: u64,
+    pub revoked: bool,
+}
+
+pub(super) struct State {
+    pub app_id: u64,
+    pub app_key: DecodingKey,
+    pub base_url: String,
+    pub templates: Templates,
+    pub installations: BTreeMap<u64, Installation>,
+    /// Keyed by lower-cased `owner/name`: GitHub matches repository names case-insensitively.
+    pub repos: BTreeMap<String, Repo>,
+    /// Keyed by lower-cased `(org, slug)`.
+    pub teams: BTreeMap<(String, String), Team>,
+    pub tokens: HashMap<String, Token>,
+    /// `(repo key, run)` in creation order.
+    pub check_runs: Vec<(String, CheckRun)>,
+    /// `(repo key, head sha, app id)` → check suite id.
+    pub check_suites: HashMap<(String, String, u64), u64>,
+    pub app_quota: Quota,
+    pub requests: Vec<RecordedRequest>,
+    pub faults: Vec<Fault>,
+    pub latency: Duration,
+    pub inflight: HashMap<u64, usize>,
+    pub max_inflight: HashMap<u64, usize>,
+    pub next_id: u64,
+}
+
+impl State {
+    pub(super) fn new(
+        app_id: u64,
+        app_key: DecodingKey,
+        base_url: String,
+        templates: Templates,
+        now: u64,
+    ) -> State {
+        State {
+            app_id,
+            app_key,
+            base_url,
+            templates,
+            installations: BTreeMap::new(),
+            repos: BTreeMap::new(),
+            teams: BTreeMap::new(),
+            tokens: HashMap::new(),
+            check_runs: Vec::new(),
+            check_suites: HashMap::new(),
+            app_quota: Quota::fresh(now),
+            requests: Vec::new(),
+            faults: Vec::new(),
+            latency: Duration::ZERO,
+            inflight: HashMap::new(),
+            max_inflight: HashMap::new(),
+            next_id: 1,
+        }
+    }
+
+    /// A fresh id, unique across every kind of object, so a test can never confuse a review id
+    /// with a check-run id and still pass.
+    pub(super) fn fresh_id(&mut self, base: u64) -> u64 {
+        self.next_id += 1;
+        base + self.next_id
+    }
+
+    pub(super) fn repo(&self, full_name: &str) -> Option<&Repo> {
+        self.repos.get(&full_name.to_ascii_lowercase())
+    }
+
+    pub(super) fn repo_mut(&mut self, full_name: &str) -> Option<&mut Repo> {
+        self.repos.get_mut(&full_name.to_ascii_lowercase())
+    }
+
+    pub(super) fn team(&self, org: &str, slug: &str) -> Option<&Team> {
+        self.teams
+            .get(&(org.to_ascii_lowercase(), slug.to_ascii_lowercase()))
+    }
+
+    /// The installation whose account is this organisation or user.
+    pub(super) fn installation_for_account(&self, account: &str) -> Option<u64> {
+        self.installations
+            .values()
+            .find(|i| i.account.eq_ignore_ascii_case(account))
+            .map(|i| i.id)
+    }
+
+    /// The check suite a run joins: one per repository, head SHA and App, as on GitHub.
+    pub(super) fn check_suite_id(&mut self, repo_key: &str, head_sha: &str, app_id: u64) -> u64 {
+        let key = (repo_key.to_string(), head_sha.to_string(), app_id);
+        if let Some(id) = self.check_suites.get(&key) {
+            return *id;
+        }
+        let id = self.fresh_id(5_000_000_000);
+        self.check_suites.insert(key, id);
+        id
+    }
+}
+
+/// 40 lowercase hex characters derived from the input: shaped like a git SHA-1, stable for the
+/// same input, different for different inputs.
+pub fn sha_like(input: &str) -> String {
+    let digest = Sha256::digest(input.as_bytes());
+    hex::encode(digest)[..40].to_string()
+}
+
+/// The blob SHA for file content, computed over git's `blob <len>\0` framing so that the same
+/// content always has the same SHA (the App may cache by it).
+pub fn blob_sha(content: &str) -> String {
+    sha_like(&format!("blob {}\0{}", content.len(), content))
+}
