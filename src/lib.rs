@@ -7,8 +7,12 @@
 //! - [`report`]: verdicts rendered for a terminal, as JSON, and as check-run Markdown;
 //! - [`cli`]: the `reviewgate` commands.
 
+pub mod app;
 pub mod cli;
 pub mod evaluate;
+pub mod github;
+pub mod metrics;
 pub mod policy;
 pub mod report;
+pub mod server;
 pub mod snapshot;

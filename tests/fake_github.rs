@@ -1537,3 +1537,38 @@ async fn octocrab_models_parse_the_fakes_answers_and_payloads() {
         }
     }
 }
+
+#[test]
+fn vendored_fixtures_match_shared() {
+    use std::collections::BTreeMap;
+    fn read_all(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).expect("read dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    let rel = path
+                        .strip_prefix(dir)
+                        .expect("prefix")
+                        .display()
+                        .to_string();
+                    out.insert(rel, std::fs::read(&path).expect("read"));
+                }
+            }
+        }
+        out
+    }
+    let shared = support::webhooks::shared_fixture_dir();
+    let vendored = read_all(&support::webhooks::fixture_dir());
+    assert!(vendored.len() > 200, "vendored payloads present");
+    if shared.is_dir() {
+        assert!(
+            read_all(&shared) == vendored,
+            "tests/fixtures/github-webhooks differs from {}",
+            shared.display()
+        );
+    }
+}

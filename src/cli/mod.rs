@@ -53,6 +53,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Run the GitHub App: serve webhooks and keep check runs up to date. Configured from
+    /// the environment (see docs/deploy.md); exits 2 when a setting is missing or invalid.
+    Serve,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -71,6 +74,13 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             policy_path,
             format,
         } => evaluate::run(&policy, &pr, &policy_path, format, out, err),
+        Command::Serve => match crate::server::serve_from_env() {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                let _ = writeln!(err, "reviewgate: {e}");
+                EXIT_INVALID
+            }
+        },
     }
 }
 

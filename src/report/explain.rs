@@ -62,7 +62,7 @@ pub fn markdown(verdict: &Verdict) -> String {
 }
 
 /// Cuts `s` to at most `max` characters, saying so at the end.
-pub(crate) fn truncate(s: String, max: usize) -> String {
+pub fn truncate(s: String, max: usize) -> String {
     if s.chars().count() <= max {
         return s;
     }

@@ -52,7 +52,16 @@ pub fn delivery_headers(event: &str, secret: &str, body: &[u8]) -> Vec<(&'static
 
 /// `shared/fixtures/github-webhooks` beside the checkout, so any checkout placed next to
 /// `shared/` (the main tree, a worktree, CI's clone) finds the same fixtures.
+///
+/// The payloads are vendored under `tests/fixtures/github-webhooks` (MIT, see its LICENSE) so
+/// a clean clone tests without the shared folder beside it; `vendored_fixtures_match_shared`
+/// keeps the copy identical to `../shared/fixtures/github-webhooks` wherever that exists.
 pub fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github-webhooks")
+}
+
+/// The shared, read-only copy of the payloads, when the checkout sits beside it.
+pub fn shared_fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/github-webhooks")
 }
 

@@ -1,0 +1,152 @@
+//! What the check run says in each situation. Only an approved verdict is `success`; every
+//! doubt is `failure`, never `neutral` or `skipped` (GitHub counts both as passing for a
+//! required check). `neutral` is used only when the repository has no policy at all.
+
+use std::fmt::Write;
+
+use crate::evaluate::Verdict;
+use crate::github::GitHubError;
+use crate::github::checks::CheckOutput;
+use crate::policy::PolicyErrors;
+use crate::report::{self, MAX_CHECK_OUTPUT_CHARS};
+
+/// Titles are one line; GitHub shows them beside the check's name.
+const MAX_TITLE_CHARS: usize = 200;
+
+fn one_line(title: &str) -> String {
+    let line = title.lines().next().unwrap_or("").trim();
+    if line.chars().count() <= MAX_TITLE_CHARS {
+        return line.to_string();
+    }
+    let mut cut: String = line.chars().take(MAX_TITLE_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+fn cap(summary: String) -> String {
+    crate::report::truncate_for_check(summary, MAX_CHECK_OUTPUT_CHARS)
+}
+
+/// The evaluator's verdict.
+pub fn verdict(v: &Verdict, merge_group_of: Option<u64>) -> CheckOutput {
+    let mut summary = String::new();
+    if let Some(n) = merge_group_of {
+        let _ = writeln!(
+            summary,
+            "Merge group check for pull request #{n}, judged on its current approvals.\n"
+        );
+    }
+    summary.push_str(&report::markdown(v));
+    CheckOutput {
+        conclusion: if v.approved { "success" } else { "failure" },
+        title: one_line(&v.title),
+        summary: cap(summary),
+    }
+}
+
+/// A verdict overridden because the App could not see everything it needs.
+pub fn incomplete(v: &Verdict, title: &str, why: &str) -> CheckOutput {
+    let summary = format!(
+        "⛔ **Not approved**: {why}\n\nWhat the policy would otherwise say:\n\n{}",
+        report::markdown(v)
+    );
+    CheckOutput {
+        conclusion: "failure",
+        title: one_line(title),
+        summary: cap(summary),
+    }
+}
+
+/// The base branch's policy is invalid: nothing can be approved until it is fixed.
+pub fn invalid_policy(errors: &PolicyErrors, branch: &str) -> CheckOutput {
+    let n = errors.diagnostics.len();
+    let mut summary = format!(
+        "The review policy `{}` on `{branch}` is invalid, so no pull request into `{branch}` can be approved until a lead fixes it.\n\n```\n",
+        errors.origin
+    );
+    summary.push_str(&errors.to_string().replace("```", "'''"));
+    summary.push_str("\n```\n\nCheck a policy locally with `reviewgate check <file>`.\n");
+    CheckOutput {
+        conclusion: "failure",
+        title: one_line(&format!(
+            "Invalid review policy: {n} {} in {}",
+            if n == 1 { "error" } else { "errors" },
+            errors
+                .diagnostics
+                .first()
+                .map(|d| format!("{}:{}:{}", errors.origin, d.line, d.column))
+                .unwrap_or_default()
+        )),
+        summary: cap(summary),
+    }
+}
+
+/// GitHub could not be read: the check must not pass, and says why.
+pub fn github_error(what: &str, error: &GitHubError) -> CheckOutput {
+    CheckOutput {
+        conclusion: "failure",
+        title: one_line(&format!("Could not read {what} from GitHub; will retry")),
+        summary: cap(format!(
+            "reviewgate could not read {what} from GitHub, so it cannot tell whether this pull request is approved.\n\n\
+             Error: `{}`\n\nThe check is re-run on the next event for this pull request (a review, a push), \
+             or re-run it from the Checks tab.",
+            error.to_string().replace('`', "'")
+        )),
+    }
+}
+
+/// The repository has no policy on the base branch.
+pub fn no_policy(policy_path: &str, branch: &str) -> CheckOutput {
+    CheckOutput {
+        conclusion: "neutral",
+        title: "No review policy".to_string(),
+        summary: format!(
+            "There is no `{policy_path}` on `{branch}`, so reviewgate does not gate this pull request."
+        ),
+    }
+}
+
+/// The merge group's PR is closed: the group must not merge on our account.
+pub fn closed_pr(number: u64) -> CheckOutput {
+    CheckOutput {
+        conclusion: "failure",
+        title: format!("Pull request #{number} is closed"),
+        summary: format!(
+            "The merge group names pull request #{number}, which is closed, so it cannot be approved."
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Diagnostic;
+
+    #[test]
+    fn titles_are_one_short_line() {
+        assert_eq!(one_line("a\nb"), "a");
+        assert_eq!(one_line(&"x".repeat(500)).chars().count(), MAX_TITLE_CHARS);
+    }
+
+    #[test]
+    fn invalid_policy_names_line_and_column() {
+        let errors = PolicyErrors {
+            origin: ".github/review-policy.toml".into(),
+            diagnostics: vec![Diagnostic {
+                line: 3,
+                column: 17,
+                message: "`default_level` names level `x`".into(),
+            }],
+        };
+        let out = invalid_policy(&errors, "main");
+        assert_eq!(out.conclusion, "failure");
+        assert_eq!(
+            out.title,
+            "Invalid review policy: 1 error in .github/review-policy.toml:3:17"
+        );
+        assert!(
+            out.summary
+                .contains(".github/review-policy.toml:3:17: `default_level` names level `x`")
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! Webhook deliveries turned into what the App should do. Pure: a payload in, actions out.
+//!
+//! Payloads are read with small structs of optional fields, so GitHub adding or omitting a
+//! field never turns a delivery into an error; only malformed JSON is rejected.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::jobs::{Job, PrRef};
+use crate::github::RepoName;
+
+/// Something a delivery asks of the App.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Enqueue(Job),
+    /// Team members may have changed: drop the cached members (`slug: None`: every team of
+    /// the organisation, e.g. when a team was deleted or renamed).
+    ForgetTeam {
+        org: String,
+        slug: Option<String>,
+    },
+    /// The policy on a branch may have changed: drop cached copies.
+    ForgetPolicy {
+        repo: RepoName,
+        branch: String,
+    },
+}
+
+/// What the App needs to know to read a delivery.
+pub struct EventContext<'a> {
+    pub app_id: u64,
+    pub check_name: &'a str,
+    pub policy_path: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct Repo {
+    full_name: String,
+}
+
+#[derive(Deserialize)]
+struct Login {
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct Head {
+    sha: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ShortPr {
+    number: u64,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    head: Option<Head>,
+}
+
+#[derive(Deserialize)]
+struct PrChanges {
+    #[serde(default)]
+    base: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct CheckRunBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    app: Option<Id>,
+    #[serde(default)]
+    pull_requests: Vec<ShortPr>,
+}
+
+#[derive(Deserialize)]
+struct MergeGroupBody {
+    head_sha: String,
+    head_ref: String,
+}
+
+#[derive(Deserialize)]
+struct PushCommit {
+    #[serde(default)]
+    added: Vec<String>,
+    #[serde(default)]
+    removed: Vec<String>,
+    #[serde(default)]
+    modified: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Team {
+    #[serde(default)]
+    slug: Option<String>,
+    #[serde(default)]
+    deleted: bool,
+}
+
+/// The fields of any event the App acts on.
+#[derive(Deserialize)]
+struct Payload {
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    installation: Option<Id>,
+    #[serde(default)]
+    repository: Option<Repo>,
+    #[serde(default)]
+    organization: Option<Login>,
+    #[serde(default)]
+    pull_request: Option<ShortPr>,
+    #[serde(default)]
+    changes: Option<PrChanges>,
+    #[serde(default)]
+    check_run: Option<CheckRunBody>,
+    #[serde(default)]
+    check_suite: Option<CheckRunBody>,
+    #[serde(default)]
+    merge_group: Option<MergeGroupBody>,
+    #[serde(default, rename = "ref")]
+    git_ref: Option<String>,
+    #[serde(default)]
+    deleted: bool,
+    #[serde(default)]
+    forced: bool,
+    #[serde(default)]
+    commits: Option<Vec<PushCommit>>,
+    #[serde(default)]
+    team: Option<Team>,
+}
+
+/// Events the App reads; every other event is only checked to be JSON.
+const HANDLED: &[&str] = &[
+    "pull_request",
+    "pull_request_review",
+    "check_run",
+    "check_suite",
+    "merge_group",
+    "push",
+    "membership",
+    "team",
+];
+
+/// A delivery the App cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadDelivery(pub String);
+
+/// The actions a delivery asks for (often none).
+pub fn actions(
+    event: &str,
+    body: &[u8],
+    cx: &EventContext<'_>,
+) -> Result<Vec<Action>, BadDelivery> {
+    if !HANDLED.contains(&event) {
+        serde_json::from_slice::<IgnoredAny>(body)
+            .map_err(|e| BadDelivery(format!("malformed JSON: {e}")))?;
+        return Ok(Vec::new());
+    }
+    let p: Payload = serde_json::from_slice(body)
+        .map_err(|e| BadDelivery(format!("malformed {event} payload: {e}")))?;
+    let action = p.action.as_deref().unwrap_or("");
+    let installation = p.installation.as_ref().map(|i| i.id);
+    let repo = p
+        .repository
+        .as_ref()
+        .and_then(|r| RepoName::parse(&r.full_name));
+    let pr_ref = |number: u64| -> Option<PrRef> {
+        Some(PrRef {
+            installation: installation?,
+            repo: repo.clone()?,
+            number,
+        })
+    };
+    let mut out = Vec::new();
+    match event {
+        "pull_request" => {
+            let relevant = match action {
+                "opened" | "reopened" | "synchronize" | "ready_for_review" => true,
+                "edited" => p.changes.as_ref().is_some_and(|c| c.base.is_some()),
+                _ => false,
+            };
+            if let Some(pr) = p
+                .pull_request
+                .filter(|pr| relevant && pr.state.as_deref() != Some("closed"))
+            {
+                if let Some(r) = pr_ref(pr.number) {
+                    out.push(Action::Enqueue(Job::Pr {
+                        pr: r,
+                        head_sha: pr.head.and_then(|h| h.sha),
+                    }));
+                }
+            }
+        }
+        "pull_request_review" => {
+            if matches!(action, "submitted" | "edited" | "dismissed") {
+                if let Some(pr) = p
+                    .pull_request
+                    .filter(|pr| pr.state.as_deref() != Some("closed"))
+                {
+                    if let Some(r) = pr_ref(pr.number) {
+                        out.push(Action::Enqueue(Job::Pr {
+                            pr: r,
+                            head_sha: pr.head.and_then(|h| h.sha),
+                        }));
+                    }
+                }
+            }
+        }
+        "check_run" | "check_suite" => {
+            let body = if event == "check_run" {
+                p.check_run
+            } else {
+                p.check_suite
+            };
+            if let Some(body) = body.filter(|_| action == "rerequested") {
+                let ours = body.app.as_ref().is_none_or(|a| a.id == cx.app_id)
+                    && (event == "check_suite" || body.name.as_deref() == Some(cx.check_name));
+                if ours {
+                    for pr in body.pull_requests {
+                        if let Some(r) = pr_ref(pr.number) {
+                            out.push(Action::Enqueue(Job::Pr {
+                                pr: r,
+                                head_sha: pr.head.and_then(|h| h.sha),
+                            }));
+                        }
+                    }
+                }
+            }
+        }
+        "merge_group" => {
+            if let Some(group) = p.merge_group.filter(|_| action == "checks_requested") {
+                let number = merge_queue_pr(&group.head_ref).ok_or_else(|| {
+                    BadDelivery(format!(
+                        "merge group head_ref {:?} names no PR",
+                        group.head_ref
+                    ))
+                })?;
+                if let Some(r) = pr_ref(number) {
+                    out.push(Action::Enqueue(Job::MergeGroup {
+                        pr: r,
+                        head_sha: group.head_sha,
+                    }));
+                }
+            }
+        }
+        "push" => {
+            let branch = p
+                .git_ref
+                .as_deref()
+                .and_then(|r| r.strip_prefix("refs/heads/"));
+            if let (Some(branch), Some(repo), false) = (branch, repo.clone(), p.deleted) {
+                let commits = p.commits.unwrap_or_default();
+                // GitHub lists at most 20 commits in a push event; a longer or forced push
+                // may have touched the policy unseen, so it counts as a policy change.
+                let touches = commits.len() >= 20
+                    || p.forced
+                    || commits
+                        .iter()
+                        .flat_map(|c| c.added.iter().chain(&c.removed).chain(&c.modified))
+                        .any(|path| path == cx.policy_path);
+                if touches {
+                    out.push(Action::ForgetPolicy {
+                        repo: repo.clone(),
+                        branch: branch.to_string(),
+                    });
+                    if let Some(installation) = installation {
+                        out.push(Action::Enqueue(Job::PolicyChanged {
+                            installation,
+                            repo,
+                            branch: branch.to_string(),
+                        }));
+                    }
+                }
+            }
+        }
+        "membership" | "team" => {
+            if let Some(org) = p.organization.map(|o| o.login) {
+                let slug = p
+                    .team
+                    .filter(|t| !(t.deleted || event == "team" && action == "edited"))
+                    .and_then(|t| t.slug);
+                out.push(Action::ForgetTeam { org, slug });
+            }
+        }
+        _ => {}
+    }
+    Ok(out)
+}
+
+/// The PR number in a merge queue branch: `refs/heads/gh-readonly-queue/<base>/pr-<N>-<sha>`
+/// (the base branch may itself contain `/`).
+pub fn merge_queue_pr(head_ref: &str) -> Option<u64> {
+    let rest = head_ref
+        .strip_prefix("refs/heads/")
+        .unwrap_or(head_ref)
+        .strip_prefix("gh-readonly-queue/")?;
+    let (_, tail) = rest.rsplit_once("/pr-")?;
+    let (number, sha) = tail.split_once('-')?;
+    (!sha.is_empty()).then_some(())?;
+    number.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_queue_refs() {
+        let sha = "929f8209d40f77f4abc622a499c93a83babdbe64";
+        assert_eq!(
+            merge_queue_pr(&format!("refs/heads/gh-readonly-queue/main/pr-104-{sha}")),
+            Some(104)
+        );
+        assert_eq!(
+            merge_queue_pr(&format!(
+                "refs/heads/gh-readonly-queue/release/1.x/pr-7-{sha}"
+            )),
+            Some(7)
+        );
+        assert_eq!(
+            merge_queue_pr(&format!("gh-readonly-queue/main/pr-7-{sha}")),
+            Some(7)
+        );
+        for bad in [
+            "refs/heads/main",
+            "refs/heads/gh-readonly-queue/main/pr-x-abc",
+            "refs/heads/gh-readonly-queue/main/pr-7-",
+            "refs/heads/gh-readonly-queue/main/7-abc",
+        ] {
+            assert_eq!(merge_queue_pr(bad), None, "{bad}");
+        }
+    }
+}

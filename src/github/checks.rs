@@ -1,0 +1,235 @@
+//! Writing the verdict as a check run, without ever creating duplicates through a retry.
+//!
+//! The run's ID for a commit is remembered after the first write, so re-evaluating the same
+//! commit costs one PATCH. Otherwise the App looks for its own run on the commit (by name and
+//! App ID) and updates it, creating one only when none exists. A POST whose answer was lost is
+//! never blindly re-sent: the App looks again, and updates the run if the POST did land.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::Method;
+use serde_json::json;
+
+use super::RepoName;
+use super::client::{Auth, GitHub, GitHubError, Request, encode};
+use super::types::{CheckRun, CheckRunList};
+
+/// A check run's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOutput {
+    /// `success`, `failure` or `neutral` (neutral only when there is no policy at all).
+    pub conclusion: &'static str,
+    pub title: String,
+    pub summary: String,
+}
+
+/// Check-run IDs by repository, commit and name, so an update needs no lookup.
+#[derive(Default)]
+pub struct CheckRunIds {
+    ids: Mutex<HashMap<(String, String, String), u64>>,
+}
+
+const MAX_REMEMBERED: usize = 50_000;
+
+impl CheckRunIds {
+    fn get(&self, key: &(String, String, String)) -> Option<u64> {
+        self.ids.lock().ok()?.get(key).copied()
+    }
+
+    fn put(&self, key: (String, String, String), id: u64) {
+        if let Ok(mut m) = self.ids.lock() {
+            if m.len() >= MAX_REMEMBERED {
+                m.clear();
+            }
+            m.insert(key, id);
+        }
+    }
+
+    fn forget(&self, key: &(String, String, String)) {
+        if let Ok(mut m) = self.ids.lock() {
+            m.remove(key);
+        }
+    }
+}
+
+/// The newest run of ours named `name` on `sha`, if any.
+pub async fn find(
+    gh: &GitHub,
+    installation: u64,
+    repo: &RepoName,
+    sha: &str,
+    name: &str,
+) -> Result<Option<CheckRun>, GitHubError> {
+    let path = format!(
+        "{}/commits/{}/check-runs?check_name={}&filter=latest&app_id={}&per_page=100",
+        repo.api_path(),
+        encode(sha),
+        encode(name),
+        gh.app_id()
+    );
+    let list: CheckRunList = gh
+        .send(&Request::get(
+            Auth::Installation(installation),
+            "GET /repos/{owner}/{repo}/commits/{ref}/check-runs",
+            path,
+        ))
+        .await?
+        .json()?;
+    Ok(list
+        .check_runs
+        .into_iter()
+        .filter(|r| r.name == name && r.app.as_ref().is_none_or(|a| a.id == gh.app_id()))
+        .max_by_key(|r| r.id))
+}
+
+/// Writes `output` as the completed check run `name` on `sha`. Returns the run's ID.
+pub async fn write(
+    gh: &GitHub,
+    ids: &CheckRunIds,
+    installation: u64,
+    repo: &RepoName,
+    sha: &str,
+    name: &str,
+    output: &CheckOutput,
+) -> Result<u64, GitHubError> {
+    let key = (
+        repo.to_string().to_ascii_lowercase(),
+        sha.to_ascii_lowercase(),
+        name.to_string(),
+    );
+    if let Some(id) = ids.get(&key) {
+        gh.metrics().cache("check_run", true);
+        match update(gh, installation, repo, id, output).await {
+            Ok(()) => return Ok(id),
+            Err(e) if e.is_not_found() => ids.forget(&key),
+            Err(e) => return Err(e),
+        }
+    } else {
+        gh.metrics().cache("check_run", false);
+    }
+    for _ in 0..3 {
+        if let Some(run) = find(gh, installation, repo, sha, name).await? {
+            update(gh, installation, repo, run.id, output).await?;
+            ids.put(key, run.id);
+            return Ok(run.id);
+        }
+        match create(gh, installation, repo, sha, name, output).await {
+            Ok(id) => {
+                ids.put(key, id);
+                return Ok(id);
+            }
+            // The answer was lost: look again before deciding whether to create.
+            Err(GitHubError::Ambiguous { endpoint, last }) => {
+                tracing::warn!(
+                    endpoint,
+                    last,
+                    "check-run creation answer lost; looking for the run before retrying"
+                );
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(GitHubError::Unavailable {
+        endpoint: "POST /repos/{owner}/{repo}/check-runs",
+        attempts: 3,
+        last: "the check run could not be created".into(),
+    })
+}
+
+async fn create(
+    gh: &GitHub,
+    installation: u64,
+    repo: &RepoName,
+    sha: &str,
+    name: &str,
+    output: &CheckOutput,
+) -> Result<u64, GitHubError> {
+    let body = json!({
+        "name": name,
+        "head_sha": sha,
+        "status": "completed",
+        "conclusion": output.conclusion,
+        "completed_at": now_rfc3339(),
+        "external_id": "reviewgate",
+        "output": { "title": output.title, "summary": output.summary },
+    });
+    let request = Request {
+        auth: Auth::Installation(installation),
+        method: Method::POST,
+        path: format!("{}/check-runs", repo.api_path()),
+        endpoint: "POST /repos/{owner}/{repo}/check-runs",
+        body: Some(body),
+        conditional: false,
+    };
+    let run: CheckRun = gh.send(&request).await?.json()?;
+    Ok(run.id)
+}
+
+async fn update(
+    gh: &GitHub,
+    installation: u64,
+    repo: &RepoName,
+    id: u64,
+    output: &CheckOutput,
+) -> Result<(), GitHubError> {
+    let body = json!({
+        "status": "completed",
+        "conclusion": output.conclusion,
+        "completed_at": now_rfc3339(),
+        "output": { "title": output.title, "summary": output.summary },
+    });
+    let request = Request {
+        auth: Auth::Installation(installation),
+        method: Method::PATCH,
+        path: format!("{}/check-runs/{id}", repo.api_path()),
+        endpoint: "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}",
+        body: Some(body),
+        conditional: false,
+    };
+    gh.send(&request).await.map(|_| ())
+}
+
+/// The current time as RFC 3339 (`2026-11-30T23:10:00Z`).
+pub fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339(secs)
+}
+
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_796_083_200 + 3661), "2026-12-01T01:01:01Z");
+    }
+}

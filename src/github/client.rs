@@ -1,0 +1,710 @@
+//! Every request the App makes to GitHub goes through [`GitHub::send`]: installation
+//! authentication (through octocrab, one client per installation so its token cache is
+//! shared), a per-installation concurrency limit, conditional requests, metrics, and
+//! retries with jittered backoff under a deadline.
+//!
+//! octocrab's own retry layer is compiled out because it re-sends POSTs; here only
+//! idempotent requests are retried after an ambiguous failure, while any request is
+//! retried after GitHub says it was rate limited (GitHub did not act on it).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body_util::BodyExt;
+use octocrab::Octocrab;
+use octocrab::models::{AppId, InstallationId};
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+
+use crate::metrics::Metrics;
+
+/// What went wrong talking to GitHub.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GitHubError {
+    /// GitHub answered with an error status that retrying will not fix.
+    #[error("GitHub answered {status} to {endpoint}: {message}")]
+    Status {
+        endpoint: &'static str,
+        status: u16,
+        message: String,
+    },
+    /// No usable answer before the deadline (5xx, timeouts, connection failures).
+    #[error("GitHub did not answer {endpoint} successfully after {attempts} attempts: {last}")]
+    Unavailable {
+        endpoint: &'static str,
+        attempts: u32,
+        last: String,
+    },
+    /// Rate limited for longer than the deadline allows waiting.
+    #[error("GitHub rate-limited {endpoint} for {wait_secs} s, longer than the retry deadline")]
+    RateLimited {
+        endpoint: &'static str,
+        wait_secs: u64,
+    },
+    /// The answer did not have the shape GitHub documents.
+    #[error("unexpected answer from GitHub to {endpoint}: {detail}")]
+    Malformed {
+        endpoint: &'static str,
+        detail: String,
+    },
+    /// A non-idempotent request failed in a way that leaves unknown whether GitHub acted.
+    #[error("GitHub's answer to {endpoint} was lost ({last}); it may or may not have been applied")]
+    Ambiguous {
+        endpoint: &'static str,
+        last: String,
+    },
+}
+
+impl GitHubError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            GitHubError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+}
+
+/// Who a request is made as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// The App itself (JWT): `/app/...` routes.
+    App,
+    /// An installation (installation access token).
+    Installation(u64),
+}
+
+/// One request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub auth: Auth,
+    pub method: Method,
+    /// Path and query, relative to the API base (e.g. `/repos/o/r/pulls/1`).
+    pub path: String,
+    /// The route template, for metrics and messages (e.g. `GET /repos/{owner}/{repo}/pulls/{number}`).
+    pub endpoint: &'static str,
+    pub body: Option<serde_json::Value>,
+    /// Send `If-None-Match` with the ETag of the last answer and reuse that answer on 304.
+    pub conditional: bool,
+}
+
+impl Request {
+    pub fn get(auth: Auth, endpoint: &'static str, path: String) -> Request {
+        Request {
+            auth,
+            method: Method::GET,
+            path,
+            endpoint,
+            body: None,
+            conditional: false,
+        }
+    }
+
+    pub fn conditional(mut self) -> Request {
+        self.conditional = true;
+        self
+    }
+}
+
+/// A successful answer.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// Served from the conditional-request cache after GitHub answered 304.
+    pub not_modified: bool,
+    pub endpoint: &'static str,
+}
+
+impl Response {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, GitHubError> {
+        serde_json::from_slice(&self.body).map_err(|e| GitHubError::Malformed {
+            endpoint: self.endpoint,
+            detail: e.to_string(),
+        })
+    }
+
+    /// Whether the `Link` header announces a next page.
+    pub fn has_next_page(&self) -> bool {
+        self.headers
+            .get_all(http::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|link| link.split(';').skip(1).any(|p| p.trim() == "rel=\"next\""))
+    }
+}
+
+/// Tuning of [`GitHub`].
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub api_url: String,
+    pub app_id: u64,
+    pub private_key_pem: String,
+    pub timeout: Duration,
+    pub retry_deadline: Duration,
+    pub concurrency_per_installation: usize,
+    /// Bytes of answers kept for conditional requests.
+    pub conditional_cache_bytes: usize,
+}
+
+struct InstallationClient {
+    client: Octocrab,
+    permits: Arc<Semaphore>,
+}
+
+/// Answers kept for conditional requests, evicted oldest first past a byte budget.
+#[derive(Default)]
+struct ConditionalCache {
+    entries: HashMap<String, (HeaderValue, Bytes)>,
+    order: VecDeque<String>,
+    bytes: usize,
+    budget: usize,
+}
+
+impl ConditionalCache {
+    fn get(&self, key: &str) -> Option<(HeaderValue, Bytes)> {
+        self.entries.get(key).cloned()
+    }
+
+    fn put(&mut self, key: String, etag: HeaderValue, body: Bytes) {
+        if body.len() > self.budget / 4 {
+            return;
+        }
+        if let Some((_, old)) = self.entries.remove(&key) {
+            self.bytes -= old.len();
+            self.order.retain(|k| k != &key);
+        }
+        self.bytes += body.len();
+        self.entries.insert(key.clone(), (etag, body));
+        self.order.push_back(key);
+        while self.bytes > self.budget {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some((_, b)) = self.entries.remove(&oldest) {
+                self.bytes -= b.len();
+            }
+        }
+    }
+}
+
+/// The App's connection to GitHub's REST API.
+pub struct GitHub {
+    app: Octocrab,
+    settings: ClientSettings,
+    installations: Mutex<HashMap<u64, Arc<InstallationClient>>>,
+    app_permits: Arc<Semaphore>,
+    conditional: Mutex<ConditionalCache>,
+    metrics: Arc<Metrics>,
+}
+
+/// Why one attempt failed.
+enum Failure {
+    /// An answer with a status we do not accept.
+    Answer(u16, HeaderMap, Bytes),
+    Timeout,
+    Transport(String),
+}
+
+impl GitHub {
+    /// Builds the client. Fails if the key cannot sign a JWT, so a bad key or a broken crypto
+    /// backend stops start-up instead of the first evaluation.
+    pub fn new(settings: ClientSettings, metrics: Arc<Metrics>) -> Result<GitHub, String> {
+        let key = octocrab::EncodingKey::from_rsa_pem(settings.private_key_pem.as_bytes())
+            .map_err(|_| "the private key is not an RSA private key in PEM form".to_string())?;
+        octocrab::auth::create_jwt(AppId(settings.app_id), &key)
+            .map_err(|e| format!("cannot sign a JWT with the private key: {e}"))?;
+        let app = Octocrab::builder()
+            .base_uri(settings.api_url.as_str())
+            .map_err(|e| format!("invalid GitHub API URL: {e}"))?
+            .app(AppId(settings.app_id), key)
+            .set_connect_timeout(Some(settings.timeout))
+            .set_read_timeout(Some(settings.timeout))
+            .build()
+            .map_err(|e| format!("cannot build the GitHub client: {e}"))?;
+        let conditional = ConditionalCache {
+            budget: settings.conditional_cache_bytes,
+            ..Default::default()
+        };
+        Ok(GitHub {
+            app,
+            app_permits: Arc::new(Semaphore::new(settings.concurrency_per_installation)),
+            settings,
+            installations: Mutex::new(HashMap::new()),
+            conditional: Mutex::new(conditional),
+            metrics,
+        })
+    }
+
+    pub fn app_id(&self) -> u64 {
+        self.settings.app_id
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The client for an installation: created once and kept, because octocrab caches the
+    /// installation token inside each client value.
+    fn installation(&self, id: u64) -> Result<Arc<InstallationClient>, String> {
+        let mut map = self
+            .installations
+            .lock()
+            .map_err(|_| "installation clients lock poisoned".to_string())?;
+        if let Some(c) = map.get(&id) {
+            return Ok(c.clone());
+        }
+        let client = self
+            .app
+            .installation(InstallationId(id))
+            .map_err(|e| format!("cannot create installation client: {e}"))?;
+        let c = Arc::new(InstallationClient {
+            client,
+            permits: Arc::new(Semaphore::new(self.settings.concurrency_per_installation)),
+        });
+        map.insert(id, c.clone());
+        Ok(c)
+    }
+
+    /// Sends a request, retrying as described in the module documentation.
+    pub async fn send(&self, request: &Request) -> Result<Response, GitHubError> {
+        let started = Instant::now();
+        let deadline = started + self.settings.retry_deadline;
+        let idempotent = request.method != Method::POST;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let failure = match self.attempt(request, deadline).await {
+                Ok(response) => return Ok(response),
+                Err(f) => f,
+            };
+            let wait = match &failure {
+                Failure::Answer(status, headers, body) => {
+                    if let Some(wait) = rate_limit_wait(*status, headers, body) {
+                        let reason =
+                            if *status == 429 || headers.contains_key(http::header::RETRY_AFTER) {
+                                "secondary_rate_limit"
+                            } else {
+                                "rate_limited"
+                            };
+                        if Instant::now() + wait > deadline {
+                            return Err(GitHubError::RateLimited {
+                                endpoint: request.endpoint,
+                                wait_secs: wait.as_secs(),
+                            });
+                        }
+                        self.metrics.github_retry(reason);
+                        tracing::warn!(
+                            endpoint = request.endpoint,
+                            wait_ms = wait.as_millis() as u64,
+                            "rate limited by GitHub; waiting"
+                        );
+                        tokio::time::sleep(wait + jitter(Duration::from_millis(250))).await;
+                        continue;
+                    }
+                    if *status < 500 {
+                        return Err(GitHubError::Status {
+                            endpoint: request.endpoint,
+                            status: *status,
+                            message: error_message(body),
+                        });
+                    }
+                    if !idempotent {
+                        return Err(GitHubError::Ambiguous {
+                            endpoint: request.endpoint,
+                            last: format!("status {status}"),
+                        });
+                    }
+                    self.metrics.github_retry("server_error");
+                    backoff(attempts)
+                }
+                Failure::Timeout | Failure::Transport(_) => {
+                    let last = describe(&failure);
+                    if !idempotent {
+                        return Err(GitHubError::Ambiguous {
+                            endpoint: request.endpoint,
+                            last,
+                        });
+                    }
+                    self.metrics
+                        .github_retry(if matches!(failure, Failure::Timeout) {
+                            "timeout"
+                        } else {
+                            "connection"
+                        });
+                    backoff(attempts)
+                }
+            };
+            if Instant::now() + wait > deadline {
+                return Err(GitHubError::Unavailable {
+                    endpoint: request.endpoint,
+                    attempts,
+                    last: describe(&failure),
+                });
+            }
+            tracing::debug!(endpoint = request.endpoint, attempt = attempts, failure = %describe(&failure), "retrying GitHub request");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn attempt(&self, request: &Request, deadline: Instant) -> Result<Response, Failure> {
+        let (client, permits) = match request.auth {
+            Auth::App => (self.app.clone(), self.app_permits.clone()),
+            Auth::Installation(id) => {
+                let c = self.installation(id).map_err(Failure::Transport)?;
+                (c.client.clone(), c.permits.clone())
+            }
+        };
+        let _permit = permits
+            .acquire_owned()
+            .await
+            .map_err(|_| Failure::Transport("shutting down".into()))?;
+        let cache_key = match request.auth {
+            Auth::App => format!("app:{}", request.path),
+            Auth::Installation(id) => format!("{id}:{}", request.path),
+        };
+        let cached = if request.conditional {
+            self.conditional.lock().ok().and_then(|c| c.get(&cache_key))
+        } else {
+            None
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        );
+        headers.insert(
+            "x-github-api-version",
+            HeaderValue::from_static("2022-11-28"),
+        );
+        if let Some((etag, _)) = &cached {
+            headers.insert(http::header::IF_NONE_MATCH, etag.clone());
+        }
+        let uri = request.path.as_str();
+        let timeout = self.settings.timeout.min(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(100)),
+        );
+        let exchange = async {
+            let response = match request.method {
+                Method::GET => client._get_with_headers(uri, Some(headers)).await,
+                Method::POST => client._post(uri, request.body.as_ref()).await,
+                Method::PATCH => client._patch(uri, request.body.as_ref()).await,
+                _ => client._get_with_headers(uri, Some(headers)).await,
+            };
+            let response = response.map_err(|e| Failure::Transport(transport_message(&e)))?;
+            let (parts, body) = response.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| Failure::Transport(transport_message(&e)))?
+                .to_bytes();
+            Ok::<_, Failure>((parts.status, parts.headers, body))
+        };
+        let (status, headers, body) = match tokio::time::timeout(timeout, exchange).await {
+            Err(_) => {
+                self.metrics.github_request(request.endpoint, 0);
+                return Err(Failure::Timeout);
+            }
+            Ok(Err(f)) => {
+                self.metrics.github_request(request.endpoint, 0);
+                return Err(f);
+            }
+            Ok(Ok(answer)) => answer,
+        };
+        self.metrics
+            .github_request(request.endpoint, status.as_u16());
+        if let (Auth::Installation(id), Some(remaining)) =
+            (request.auth, header_u64(&headers, "x-ratelimit-remaining"))
+        {
+            self.metrics.rate_limit_remaining(id, remaining);
+        }
+        if status == StatusCode::NOT_MODIFIED {
+            if let Some((_, body)) = cached {
+                return Ok(Response {
+                    status: 200,
+                    headers,
+                    body,
+                    not_modified: true,
+                    endpoint: request.endpoint,
+                });
+            }
+            return Err(Failure::Answer(304, headers, body));
+        }
+        if !status.is_success() {
+            return Err(Failure::Answer(status.as_u16(), headers, body));
+        }
+        if request.conditional {
+            if let Some(etag) = headers.get(http::header::ETAG) {
+                if let Ok(mut c) = self.conditional.lock() {
+                    c.put(cache_key, etag.clone(), body.clone());
+                }
+            }
+        }
+        Ok(Response {
+            status: status.as_u16(),
+            headers,
+            body,
+            not_modified: false,
+            endpoint: request.endpoint,
+        })
+    }
+
+    /// Forgets every kept answer whose path starts with `prefix`, for every installation
+    /// (used when a webhook says the data changed).
+    pub fn forget_conditional(&self, path_prefix: &str) {
+        if let Ok(mut c) = self.conditional.lock() {
+            let doomed: Vec<String> = c
+                .entries
+                .keys()
+                .filter(|k| {
+                    k.split_once(':')
+                        .is_some_and(|(_, path)| path.starts_with(path_prefix))
+                })
+                .cloned()
+                .collect();
+            for k in doomed {
+                if let Some((_, b)) = c.entries.remove(&k) {
+                    c.bytes -= b.len();
+                }
+                c.order.retain(|o| o != &k);
+            }
+        }
+    }
+}
+
+/// How long GitHub asks us to wait, if this answer is a rate limit: 429, or 403 with
+/// `Retry-After`, with `x-ratelimit-remaining: 0`, or with GitHub's secondary-limit message.
+fn rate_limit_wait(status: u16, headers: &HeaderMap, body: &[u8]) -> Option<Duration> {
+    if status != 403 && status != 429 {
+        return None;
+    }
+    if let Some(secs) = header_u64(headers, "retry-after") {
+        return Some(Duration::from_secs(secs.max(1)));
+    }
+    let exhausted = header_u64(headers, "x-ratelimit-remaining") == Some(0);
+    if exhausted {
+        if let Some(reset) = header_u64(headers, "x-ratelimit-reset") {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            return Some(Duration::from_secs(reset.saturating_sub(now).max(1)));
+        }
+        return Some(Duration::from_secs(60));
+    }
+    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+    if status == 429 || text.contains("rate limit") {
+        // GitHub: without a Retry-After, wait at least one minute.
+        return Some(Duration::from_secs(60));
+    }
+    None
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// GitHub's `message` from an error body, or the start of the body.
+fn error_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        message: String,
+    }
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) => b.message,
+        Err(_) => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+    }
+}
+
+/// An octocrab error as one line, without anything that could hold a token.
+fn transport_message(e: &dyn std::fmt::Display) -> String {
+    let s = e.to_string();
+    let line = s.lines().next().unwrap_or("");
+    line.chars().take(200).collect()
+}
+
+fn describe(f: &Failure) -> String {
+    match f {
+        Failure::Answer(status, _, body) => format!("status {status}: {}", error_message(body)),
+        Failure::Timeout => "timed out".into(),
+        Failure::Transport(e) => e.clone(),
+    }
+}
+
+/// Exponential backoff with full jitter: up to 250 ms, 500 ms, 1 s … capped at 8 s.
+fn backoff(attempt: u32) -> Duration {
+    let cap = Duration::from_millis(250 * (1u64 << attempt.saturating_sub(1).min(5)));
+    jitter(cap.min(Duration::from_secs(8))).max(Duration::from_millis(50))
+}
+
+/// A random duration in `[0, max]`, from a small xorshift generator (no need for a crypto RNG
+/// to spread retries apart).
+fn jitter(max: Duration) -> Duration {
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let mut x = STATE.load(Ordering::Relaxed);
+    if x == 0 {
+        x = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9E37_79B9_7F4A_7C15)
+            | 1;
+    }
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    STATE.store(x, Ordering::Relaxed);
+    let fraction = (x >> 11) as f64 / (1u64 << 53) as f64;
+    max.mul_f64(fraction)
+}
+
+/// Percent-encodes a value for a URL query string or path segment.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Percent-encodes a repository file path, keeping its `/` separators.
+pub fn encode_path(path: &str) -> String {
+    path.split('/').map(encode).collect::<Vec<_>>().join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn rate_limits_are_recognised() {
+        assert_eq!(
+            rate_limit_wait(403, &headers(&[("retry-after", "7")]), b""),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            rate_limit_wait(429, &headers(&[]), b""),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            rate_limit_wait(
+                403,
+                &headers(&[]),
+                br#"{"message":"You have exceeded a secondary rate limit"}"#
+            ),
+            Some(Duration::from_secs(60))
+        );
+        let soon = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 30;
+        let wait = rate_limit_wait(
+            403,
+            &headers(&[
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", &soon.to_string()),
+            ]),
+            b"",
+        )
+        .expect("primary limit");
+        assert!(
+            wait <= Duration::from_secs(30) && wait >= Duration::from_secs(28),
+            "{wait:?}"
+        );
+        assert_eq!(
+            rate_limit_wait(
+                403,
+                &headers(&[]),
+                br#"{"message":"Resource not accessible by integration"}"#
+            ),
+            None
+        );
+        assert_eq!(
+            rate_limit_wait(502, &headers(&[("retry-after", "1")]), b""),
+            None
+        );
+    }
+
+    #[test]
+    fn link_headers_announce_next_pages() {
+        let r = |link: &str| Response {
+            status: 200,
+            headers: headers(&[("link", link)]),
+            body: Bytes::new(),
+            not_modified: false,
+            endpoint: "x",
+        };
+        assert!(r(r#"<https://api.github.com/x?page=2>; rel="next", <https://api.github.com/x?page=5>; rel="last""#).has_next_page());
+        assert!(!r(r#"<https://api.github.com/x?page=1>; rel="first", <https://api.github.com/x?page=4>; rel="prev""#).has_next_page());
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        for attempt in 1..20 {
+            let b = backoff(attempt);
+            assert!(
+                b >= Duration::from_millis(50) && b <= Duration::from_secs(8),
+                "{b:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn encoding() {
+        assert_eq!(encode("release/1.x"), "release%2F1.x");
+        assert_eq!(encode("a b+c#d"), "a%20b%2Bc%23d");
+        assert_eq!(
+            encode_path(".github/review policy.toml"),
+            ".github/review%20policy.toml"
+        );
+    }
+
+    #[test]
+    fn conditional_cache_stays_within_budget() {
+        let mut c = ConditionalCache {
+            budget: 100,
+            ..Default::default()
+        };
+        for i in 0..10 {
+            c.put(
+                format!("k{i}"),
+                HeaderValue::from_static("\"e\""),
+                Bytes::from(vec![0u8; 20]),
+            );
+        }
+        assert!(c.bytes <= 100);
+        assert!(c.get("k9").is_some() && c.get("k0").is_none());
+        c.put(
+            "big".into(),
+            HeaderValue::from_static("\"e\""),
+            Bytes::from(vec![0u8; 60]),
+        );
+        assert!(
+            c.get("big").is_none(),
+            "entries over a quarter of the budget are not kept"
+        );
+    }
+}

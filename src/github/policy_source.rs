@@ -1,0 +1,155 @@
+//! Reading the policy from a PR's base branch, compiled once per blob SHA.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+
+use super::RepoName;
+use super::client::{Auth, GitHub, GitHubError, Request, encode, encode_path};
+use super::types::Content;
+use crate::policy::{Diagnostic, Policy, PolicyErrors, limits::MAX_POLICY_BYTES};
+
+/// The outcome of looking for a policy.
+#[derive(Debug, Clone)]
+pub enum PolicyLookup {
+    /// A definite 404: the repository has no policy on that branch.
+    Missing,
+    /// The file, compiled (or the reasons it is invalid).
+    Found {
+        blob_sha: String,
+        policy: Arc<Result<Policy, PolicyErrors>>,
+    },
+}
+
+/// Compiled policies by blob SHA: the same file is compiled once however many PRs use it.
+#[derive(Default)]
+pub struct PolicyCache {
+    compiled: Mutex<HashMap<String, Arc<Result<Policy, PolicyErrors>>>>,
+}
+
+/// Most compiled policies kept; past it the cache starts over (policies are cheap to
+/// recompile, so a simple bound is enough).
+const MAX_COMPILED: usize = 1024;
+
+impl PolicyCache {
+    fn compiled(
+        &self,
+        sha: &str,
+        compile: impl FnOnce() -> Result<Policy, PolicyErrors>,
+    ) -> (Arc<Result<Policy, PolicyErrors>>, bool) {
+        if let Ok(map) = self.compiled.lock() {
+            if let Some(p) = map.get(sha) {
+                return (p.clone(), true);
+            }
+        }
+        let policy = Arc::new(compile());
+        if let Ok(mut map) = self.compiled.lock() {
+            if map.len() >= MAX_COMPILED {
+                map.clear();
+            }
+            map.insert(sha.to_string(), policy.clone());
+        }
+        (policy, false)
+    }
+}
+
+/// Reads and compiles the policy at `path` on `branch`. The read is a conditional request:
+/// when the file has not changed GitHub answers 304, which costs no rate-limit quota.
+pub async fn load(
+    gh: &GitHub,
+    cache: &PolicyCache,
+    installation: u64,
+    repo: &RepoName,
+    branch: &str,
+    path: &str,
+) -> Result<PolicyLookup, GitHubError> {
+    let request = Request::get(
+        Auth::Installation(installation),
+        "GET /repos/{owner}/{repo}/contents/{path}",
+        format!(
+            "{}/contents/{}?ref={}",
+            repo.api_path(),
+            encode_path(path),
+            encode(branch)
+        ),
+    )
+    .conditional();
+    let response = match gh.send(&request).await {
+        Ok(r) => r,
+        Err(e) if e.is_not_found() => return Ok(PolicyLookup::Missing),
+        Err(e) => return Err(e),
+    };
+    let origin = path.to_string();
+    let value: serde_json::Value = response.json()?;
+    if value.is_array() {
+        return Ok(invalid(
+            origin,
+            "this path is a directory, not a policy file".into(),
+        ));
+    }
+    let content: Content = serde_json::from_value(value).map_err(|e| GitHubError::Malformed {
+        endpoint: response.endpoint,
+        detail: e.to_string(),
+    })?;
+    let (policy, hit) = cache.compiled(&content.sha, || compile(&content, &origin));
+    gh.metrics().cache("policy", hit);
+    Ok(PolicyLookup::Found {
+        blob_sha: content.sha,
+        policy,
+    })
+}
+
+fn compile(content: &Content, origin: &str) -> Result<Policy, PolicyErrors> {
+    let fail = |message: String| PolicyErrors {
+        origin: origin.to_string(),
+        diagnostics: vec![Diagnostic {
+            line: 1,
+            column: 1,
+            message,
+        }],
+    };
+    if content.kind != "file" {
+        return Err(fail(format!(
+            "this path is a {}, not a policy file",
+            content.kind
+        )));
+    }
+    if content.size as usize > MAX_POLICY_BYTES || content.encoding.as_deref() != Some("base64") {
+        return Err(fail(format!(
+            "the policy file is {} bytes; policies are limited to {MAX_POLICY_BYTES} bytes (1 MiB)",
+            content.size
+        )));
+    }
+    let encoded: String = content
+        .content
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| {
+            fail(format!(
+                "GitHub sent the policy file in a form that could not be decoded: {e}"
+            ))
+        })?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| fail("the policy file is not UTF-8 text".into()))?;
+    Policy::parse(&text, origin)
+}
+
+fn invalid(origin: String, message: String) -> PolicyLookup {
+    PolicyLookup::Found {
+        blob_sha: String::new(),
+        policy: Arc::new(Err(PolicyErrors {
+            origin,
+            diagnostics: vec![Diagnostic {
+                line: 1,
+                column: 1,
+                message,
+            }],
+        })),
+    }
+}

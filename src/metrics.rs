@@ -1,0 +1,315 @@
+//! Prometheus metrics, kept in memory and rendered as the text exposition format on
+//! `GET /metrics`.
+//!
+//! Hand-written rather than pulled from a metrics crate: the App needs a handful of counters,
+//! gauges and one histogram, and every label set here is bounded by construction (GitHub's
+//! event names, our endpoint templates, HTTP statuses), so a small map per metric is enough.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the evaluation latency histogram's buckets.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    /// Count per bucket (not cumulative; summed when rendered).
+    buckets: Vec<u64>,
+    count: u64,
+    sum: f64,
+}
+
+/// All of the App's metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    deliveries: Mutex<BTreeMap<(String, &'static str), u64>>,
+    evaluations: Mutex<BTreeMap<&'static str, u64>>,
+    evaluation_seconds: Mutex<Histogram>,
+    github_requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    github_retries: Mutex<BTreeMap<&'static str, u64>>,
+    rate_limit_remaining: Mutex<BTreeMap<u64, u64>>,
+    queue_depth: AtomicI64,
+    evaluations_in_flight: AtomicI64,
+    cache: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+}
+
+/// GitHub event names are a fixed set; anything else (only possible from a sender who
+/// knows the secret) is folded into one label so label values stay bounded.
+fn event_label(event: &str) -> String {
+    let known = event.len() <= 40 && event.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    if known {
+        event.to_string()
+    } else {
+        "other".to_string()
+    }
+}
+
+fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
+    if let Ok(mut m) = map.lock() {
+        *m.entry(key).or_insert(0) += 1;
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        Metrics::default()
+    }
+
+    /// A webhook delivery and what became of it (`accepted`, `ignored`, `bad_signature`,
+    /// `bad_request`, `too_large`, `overloaded`, `duplicate`).
+    pub fn delivery(&self, event: &str, outcome: &'static str) {
+        bump(&self.deliveries, (event_label(event), outcome));
+    }
+
+    /// An evaluation's outcome (`approved`, `not_approved`, `no_policy`, `invalid_policy`,
+    /// `error`, `skipped`) and how long it took.
+    pub fn evaluation(&self, verdict: &'static str, took: Duration) {
+        bump(&self.evaluations, verdict);
+        if let Ok(mut h) = self.evaluation_seconds.lock() {
+            if h.buckets.is_empty() {
+                h.buckets = vec![0; LATENCY_BUCKETS.len()];
+            }
+            let secs = took.as_secs_f64();
+            if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
+                h.buckets[i] += 1;
+            }
+            h.count += 1;
+            h.sum += secs;
+        }
+    }
+
+    /// A request to GitHub: the endpoint template and the status (0 when no response came).
+    pub fn github_request(&self, endpoint: &'static str, status: u16) {
+        bump(&self.github_requests, (endpoint, status));
+    }
+
+    /// A retried GitHub request and why (`server_error`, `timeout`, `connection`,
+    /// `rate_limited`, `secondary_rate_limit`, `token`).
+    pub fn github_retry(&self, reason: &'static str) {
+        bump(&self.github_retries, reason);
+    }
+
+    pub fn rate_limit_remaining(&self, installation: u64, remaining: u64) {
+        if let Ok(mut m) = self.rate_limit_remaining.lock() {
+            m.insert(installation, remaining);
+        }
+    }
+
+    /// Last known remaining quota of an installation.
+    pub fn rate_limit_of(&self, installation: u64) -> Option<u64> {
+        self.rate_limit_remaining
+            .lock()
+            .ok()?
+            .get(&installation)
+            .copied()
+    }
+
+    pub fn set_queue_depth(&self, depth: usize) {
+        self.queue_depth.store(depth as i64, Ordering::Relaxed);
+    }
+
+    pub fn evaluation_started(&self) {
+        self.evaluations_in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn evaluation_finished(&self) {
+        self.evaluations_in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A cache lookup (`policy`, `teams`, `check_run`) and whether it hit.
+    pub fn cache(&self, cache: &'static str, hit: bool) {
+        bump(&self.cache, (cache, if hit { "hit" } else { "miss" }));
+    }
+
+    /// Count of evaluations with a given outcome (used by tests and the soak harness).
+    pub fn evaluations_of(&self, verdict: &str) -> u64 {
+        self.evaluations
+            .lock()
+            .map(|m| m.get(verdict).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        header(
+            &mut out,
+            "reviewgate_webhook_deliveries_total",
+            "counter",
+            "Webhook deliveries by event and outcome.",
+        );
+        if let Ok(m) = self.deliveries.lock() {
+            for ((event, outcome), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "reviewgate_webhook_deliveries_total{{event=\"{event}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
+        }
+        header(
+            &mut out,
+            "reviewgate_evaluations_total",
+            "counter",
+            "PR evaluations by verdict.",
+        );
+        if let Ok(m) = self.evaluations.lock() {
+            for (verdict, n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "reviewgate_evaluations_total{{verdict=\"{verdict}\"}} {n}"
+                );
+            }
+        }
+        header(
+            &mut out,
+            "reviewgate_evaluation_duration_seconds",
+            "histogram",
+            "Time from dequeuing a PR to its check run being written.",
+        );
+        if let Ok(h) = self.evaluation_seconds.lock() {
+            let mut cumulative = 0;
+            for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+                cumulative += h.buckets.get(i).copied().unwrap_or(0);
+                let _ = writeln!(
+                    out,
+                    "reviewgate_evaluation_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "reviewgate_evaluation_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(out, "reviewgate_evaluation_duration_seconds_sum {}", h.sum);
+            let _ = writeln!(
+                out,
+                "reviewgate_evaluation_duration_seconds_count {}",
+                h.count
+            );
+        }
+        header(
+            &mut out,
+            "reviewgate_github_requests_total",
+            "counter",
+            "Requests to GitHub by endpoint and HTTP status (0: no response).",
+        );
+        if let Ok(m) = self.github_requests.lock() {
+            for ((endpoint, status), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "reviewgate_github_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {n}"
+                );
+            }
+        }
+        header(
+            &mut out,
+            "reviewgate_github_retries_total",
+            "counter",
+            "Retried GitHub requests by reason.",
+        );
+        if let Ok(m) = self.github_retries.lock() {
+            for (reason, n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "reviewgate_github_retries_total{{reason=\"{reason}\"}} {n}"
+                );
+            }
+        }
+        header(
+            &mut out,
+            "reviewgate_github_rate_limit_remaining",
+            "gauge",
+            "GitHub's x-ratelimit-remaining, per installation.",
+        );
+        if let Ok(m) = self.rate_limit_remaining.lock() {
+            for (installation, n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "reviewgate_github_rate_limit_remaining{{installation=\"{installation}\"}} {n}"
+                );
+            }
+        }
+        header(
+            &mut out,
+            "reviewgate_cache_lookups_total",
+            "counter",
+            "Cache lookups by cache and result.",
+        );
+        if let Ok(m) = self.cache.lock() {
+            for ((cache, result), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "reviewgate_cache_lookups_total{{cache=\"{cache}\",result=\"{result}\"}} {n}"
+                );
+            }
+        }
+        header(
+            &mut out,
+            "reviewgate_queue_depth",
+            "gauge",
+            "PRs waiting for evaluation.",
+        );
+        let _ = writeln!(
+            out,
+            "reviewgate_queue_depth {}",
+            self.queue_depth.load(Ordering::Relaxed)
+        );
+        header(
+            &mut out,
+            "reviewgate_evaluations_in_flight",
+            "gauge",
+            "Evaluations running now.",
+        );
+        let _ = writeln!(
+            out,
+            "reviewgate_evaluations_in_flight {}",
+            self.evaluations_in_flight.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::new();
+        m.delivery("pull_request", "accepted");
+        m.delivery("pull_request", "accepted");
+        m.delivery("Evil\"{label}", "bad_signature");
+        m.evaluation("approved", Duration::from_millis(20));
+        m.evaluation("not_approved", Duration::from_secs(100));
+        m.github_request("GET /repos/{owner}/{repo}/pulls/{number}", 200);
+        m.rate_limit_remaining(42, 4999);
+        m.set_queue_depth(3);
+        let text = m.render();
+        for want in [
+            "reviewgate_webhook_deliveries_total{event=\"pull_request\",outcome=\"accepted\"} 2",
+            "reviewgate_webhook_deliveries_total{event=\"other\",outcome=\"bad_signature\"} 1",
+            "reviewgate_evaluations_total{verdict=\"approved\"} 1",
+            "reviewgate_evaluation_duration_seconds_bucket{le=\"0.025\"} 1",
+            "reviewgate_evaluation_duration_seconds_bucket{le=\"30\"} 1",
+            "reviewgate_evaluation_duration_seconds_bucket{le=\"+Inf\"} 2",
+            "reviewgate_evaluation_duration_seconds_count 2",
+            "reviewgate_github_requests_total{endpoint=\"GET /repos/{owner}/{repo}/pulls/{number}\",status=\"200\"} 1",
+            "reviewgate_github_rate_limit_remaining{installation=\"42\"} 4999",
+            "reviewgate_queue_depth 3",
+            "# TYPE reviewgate_evaluation_duration_seconds histogram",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+        assert_eq!(m.evaluations_of("approved"), 1);
+    }
+}

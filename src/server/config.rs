@@ -1,0 +1,513 @@
+//! The App's settings, read from the environment.
+//!
+//! Every problem stops start-up with one line that names the setting; values of secret
+//! settings never appear in those lines (nor anywhere else: they are held as
+//! [`SecretString`], whose `Debug` prints a placeholder).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::policy::DEFAULT_POLICY_PATH;
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything `reviewgate serve` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub app_id: u64,
+    /// The App's private key, PEM (PKCS#1 as GitHub issues it, or PKCS#8).
+    pub private_key: SecretString,
+    /// Webhook secrets accepted: the current one first, then any previous one still being
+    /// rotated out.
+    pub webhook_secrets: Vec<SecretString>,
+    /// Base URL of GitHub's REST API, without a trailing slash.
+    pub github_api_url: String,
+    pub listen: SocketAddr,
+    /// Where the policy lives on each repository's base branch.
+    pub policy_path: String,
+    pub check_name: String,
+    pub log_format: LogFormat,
+    /// Evaluations that may run at once.
+    pub workers: usize,
+    /// Most distinct PRs waiting; a delivery that would exceed it gets 503.
+    pub queue_capacity: usize,
+    /// How long events for one PR are gathered before it is evaluated.
+    pub debounce: Duration,
+    /// Time limit of one request to GitHub.
+    pub github_timeout: Duration,
+    /// Time limit of one request to GitHub including its retries.
+    pub github_retry_deadline: Duration,
+    /// Most requests in flight to GitHub per installation (GitHub's secondary limit is 100).
+    pub github_concurrency: usize,
+    pub team_cache_ttl: Duration,
+    /// How long shutdown waits for running evaluations.
+    pub shutdown_grace: Duration,
+    /// How often every open PR is re-checked; zero turns the sweep off.
+    pub reconcile_interval: Duration,
+    /// Largest share of an installation's remaining quota one sweep may spend (0–1).
+    pub reconcile_quota_share: f64,
+}
+
+/// A setting that stops start-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub problem: String,
+}
+
+fn err(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        problem: problem.into(),
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `get`, which returns a variable's value if set.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let app_id = match get("REVIEWGATE_APP_ID") {
+            None => {
+                return Err(err(
+                    "REVIEWGATE_APP_ID",
+                    "is not set; give the App's numeric ID from its settings page",
+                ));
+            }
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(id) if id > 0 => id,
+                _ => {
+                    return Err(err(
+                        "REVIEWGATE_APP_ID",
+                        format!("must be a positive whole number, not {v:?}"),
+                    ));
+                }
+            },
+        };
+        let private_key = match (
+            get("REVIEWGATE_PRIVATE_KEY_PATH"),
+            get("REVIEWGATE_PRIVATE_KEY"),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "REVIEWGATE_PRIVATE_KEY",
+                    "set either REVIEWGATE_PRIVATE_KEY or REVIEWGATE_PRIVATE_KEY_PATH, not both",
+                ));
+            }
+            (Some(path), None) => match std::fs::read_to_string(&path) {
+                Ok(pem) => {
+                    check_key(&pem).map_err(|why| {
+                        err("REVIEWGATE_PRIVATE_KEY_PATH", format!("{path}: {why}"))
+                    })?;
+                    SecretString::from(pem)
+                }
+                Err(e) => {
+                    return Err(err(
+                        "REVIEWGATE_PRIVATE_KEY_PATH",
+                        format!("cannot read {path}: {e}"),
+                    ));
+                }
+            },
+            (None, Some(pem)) => {
+                // Environments often flatten newlines; accept a PEM with literal "\n".
+                let pem = if pem.contains("\\n") && !pem.contains('\n') {
+                    pem.replace("\\n", "\n")
+                } else {
+                    pem
+                };
+                check_key(&pem).map_err(|why| err("REVIEWGATE_PRIVATE_KEY", why))?;
+                SecretString::from(pem)
+            }
+            (None, None) => {
+                return Err(err(
+                    "REVIEWGATE_PRIVATE_KEY_PATH",
+                    "is not set (nor REVIEWGATE_PRIVATE_KEY); give the path of the App's private key (.pem)",
+                ));
+            }
+        };
+        let mut webhook_secrets = Vec::new();
+        match get("REVIEWGATE_WEBHOOK_SECRET") {
+            None => {
+                return Err(err(
+                    "REVIEWGATE_WEBHOOK_SECRET",
+                    "is not set; give the App's webhook secret",
+                ));
+            }
+            Some(s) if s.is_empty() => {
+                return Err(err(
+                    "REVIEWGATE_WEBHOOK_SECRET",
+                    "is empty; an empty secret would accept forged deliveries",
+                ));
+            }
+            Some(s) => webhook_secrets.push(SecretString::from(s)),
+        }
+        if let Some(previous) = get("REVIEWGATE_WEBHOOK_SECRET_PREVIOUS") {
+            if !previous.is_empty() {
+                webhook_secrets.push(SecretString::from(previous));
+            }
+        }
+        let github_api_url = match get("REVIEWGATE_GITHUB_API_URL") {
+            None => "https://api.github.com".to_string(),
+            Some(url) => {
+                let trimmed = url.trim().trim_end_matches('/').to_string();
+                let valid = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
+                    && trimmed
+                        .parse::<http::Uri>()
+                        .is_ok_and(|u| u.host().is_some());
+                if !valid {
+                    return Err(err(
+                        "REVIEWGATE_GITHUB_API_URL",
+                        format!(
+                            "must be an http(s) URL such as https://api.github.com or https://github.example.com/api/v3, not {url:?}"
+                        ),
+                    ));
+                }
+                trimmed
+            }
+        };
+        let listen = match get("REVIEWGATE_LISTEN") {
+            None => SocketAddr::from(([0, 0, 0, 0], 8080)),
+            Some(v) => v.trim().parse().map_err(|_| {
+                err(
+                    "REVIEWGATE_LISTEN",
+                    format!("must be an address and port such as 0.0.0.0:8080, not {v:?}"),
+                )
+            })?,
+        };
+        let policy_path =
+            get("REVIEWGATE_POLICY_PATH").unwrap_or_else(|| DEFAULT_POLICY_PATH.to_string());
+        let policy_path = crate::evaluate::normalize_path(policy_path.trim()).to_string();
+        if policy_path.is_empty() || policy_path.ends_with('/') {
+            return Err(err(
+                "REVIEWGATE_POLICY_PATH",
+                "must be a file path in the repository, such as .github/review-policy.toml",
+            ));
+        }
+        let check_name = get("REVIEWGATE_CHECK_NAME").unwrap_or_else(|| "reviewgate".to_string());
+        if check_name.trim().is_empty() || check_name.len() > 100 {
+            return Err(err(
+                "REVIEWGATE_CHECK_NAME",
+                "must be a non-empty name of at most 100 characters",
+            ));
+        }
+        let log_format = match get("REVIEWGATE_LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("text") | Some("") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(err(
+                    "REVIEWGATE_LOG_FORMAT",
+                    format!("must be text or json, not {other:?}"),
+                ));
+            }
+        };
+        let number =
+            |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+                match get(name) {
+                    None => Ok(default),
+                    Some(v) => match v.trim().parse::<u64>() {
+                        Ok(n) if (min..=max).contains(&n) => Ok(n),
+                        _ => Err(err(
+                            name,
+                            format!("must be a whole number from {min} to {max}, not {v:?}"),
+                        )),
+                    },
+                }
+            };
+        let reconcile_quota_share = match get("REVIEWGATE_RECONCILE_QUOTA_SHARE") {
+            None => 0.25,
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(x) if x > 0.0 && x <= 1.0 => x,
+                _ => {
+                    return Err(err(
+                        "REVIEWGATE_RECONCILE_QUOTA_SHARE",
+                        format!("must be a fraction above 0 and at most 1, not {v:?}"),
+                    ));
+                }
+            },
+        };
+        Ok(Config {
+            app_id,
+            private_key,
+            webhook_secrets,
+            github_api_url,
+            listen,
+            policy_path,
+            check_name: check_name.trim().to_string(),
+            log_format,
+            workers: number("REVIEWGATE_WORKERS", 32, 1, 1024)? as usize,
+            queue_capacity: number("REVIEWGATE_QUEUE_CAPACITY", 10_000, 1, 10_000_000)? as usize,
+            debounce: Duration::from_millis(number("REVIEWGATE_DEBOUNCE_MS", 300, 0, 60_000)?),
+            github_timeout: Duration::from_secs(number(
+                "REVIEWGATE_GITHUB_TIMEOUT_SECS",
+                10,
+                1,
+                300,
+            )?),
+            github_retry_deadline: Duration::from_secs(number(
+                "REVIEWGATE_GITHUB_RETRY_DEADLINE_SECS",
+                60,
+                1,
+                3600,
+            )?),
+            github_concurrency: number("REVIEWGATE_GITHUB_CONCURRENCY", 20, 1, 90)? as usize,
+            team_cache_ttl: Duration::from_secs(number(
+                "REVIEWGATE_TEAM_CACHE_TTL_SECS",
+                300,
+                0,
+                86_400,
+            )?),
+            shutdown_grace: Duration::from_secs(number(
+                "REVIEWGATE_SHUTDOWN_GRACE_SECS",
+                20,
+                0,
+                3600,
+            )?),
+            reconcile_interval: parse_interval(get("REVIEWGATE_RECONCILE_INTERVAL"))?,
+            reconcile_quota_share,
+        })
+    }
+
+    /// The private key as PEM text. Only the GitHub client reads it.
+    pub(crate) fn private_key_pem(&self) -> &str {
+        self.private_key.expose_secret()
+    }
+}
+
+/// `REVIEWGATE_RECONCILE_INTERVAL`: seconds (`600`), or with a unit (`90s`, `10m`, `1h`);
+/// `0` turns the periodic sweep off.
+fn parse_interval(value: Option<String>) -> Result<Duration, ConfigError> {
+    let Some(v) = value else {
+        return Ok(Duration::from_secs(600));
+    };
+    let t = v.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => 0,
+    };
+    match digits.parse::<u64>() {
+        Ok(n) if scale > 0 && n.checked_mul(scale).is_some_and(|s| s <= 7 * 86_400) => {
+            Ok(Duration::from_secs(n * scale))
+        }
+        _ => Err(err(
+            "REVIEWGATE_RECONCILE_INTERVAL",
+            format!("must be a duration such as 600, 90s, 10m or 1h (at most a week), not {v:?}"),
+        )),
+    }
+}
+
+/// Checks that a PEM is an RSA private key the JWT signer accepts, without saying anything
+/// about its contents.
+fn check_key(pem: &str) -> Result<(), String> {
+    match octocrab::EncodingKey::from_rsa_pem(pem.as_bytes()) {
+        Ok(_) => Ok(()),
+        Err(_) => Err("is not an RSA private key in PEM form (PKCS#1 \"BEGIN RSA PRIVATE KEY\" or PKCS#8 \"BEGIN PRIVATE KEY\")".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const KEY: &str = include_str!("../../tests/fixtures/test-app-key.pem");
+    const KEY8: &str = include_str!("../../tests/fixtures/test-app-key.pkcs8.pem");
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("REVIEWGATE_APP_ID", "123"),
+            ("REVIEWGATE_PRIVATE_KEY", KEY),
+            ("REVIEWGATE_WEBHOOK_SECRET", "s3cret-value"),
+        ]
+    }
+
+    #[test]
+    fn defaults() {
+        let c = load(&base()).expect("valid");
+        assert_eq!(c.app_id, 123);
+        assert_eq!(c.github_api_url, "https://api.github.com");
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.policy_path, ".github/review-policy.toml");
+        assert_eq!(c.check_name, "reviewgate");
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.webhook_secrets.len(), 1);
+        assert_eq!(c.reconcile_interval, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn keys_in_either_pem_form_and_from_a_file() {
+        let mut vars = base();
+        vars[1] = ("REVIEWGATE_PRIVATE_KEY", KEY8);
+        load(&vars).expect("PKCS#8");
+        let flattened = KEY.replace('\n', "\\n");
+        vars[1] = ("REVIEWGATE_PRIVATE_KEY", &flattened);
+        load(&vars).expect("escaped newlines");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/test-app-key.pem"
+        );
+        vars[1] = ("REVIEWGATE_PRIVATE_KEY_PATH", path);
+        load(&vars).expect("from file");
+    }
+
+    #[test]
+    fn each_problem_names_its_setting_and_never_the_secret() {
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![], "REVIEWGATE_APP_ID: is not set"),
+            (
+                vec![("REVIEWGATE_APP_ID", "abc")],
+                "REVIEWGATE_APP_ID: must be a positive whole number",
+            ),
+            (
+                vec![("REVIEWGATE_APP_ID", "0")],
+                "REVIEWGATE_APP_ID: must be a positive whole number",
+            ),
+            (
+                vec![("REVIEWGATE_APP_ID", "1")],
+                "REVIEWGATE_PRIVATE_KEY_PATH: is not set",
+            ),
+            (
+                vec![
+                    ("REVIEWGATE_APP_ID", "1"),
+                    ("REVIEWGATE_PRIVATE_KEY_PATH", "/nonexistent/key.pem"),
+                ],
+                "REVIEWGATE_PRIVATE_KEY_PATH: cannot read /nonexistent/key.pem",
+            ),
+            (
+                vec![
+                    ("REVIEWGATE_APP_ID", "1"),
+                    (
+                        "REVIEWGATE_PRIVATE_KEY",
+                        "-----BEGIN RSA PRIVATE KEY-----\nTOPSECRETMATERIAL\n-----END RSA PRIVATE KEY-----",
+                    ),
+                ],
+                "REVIEWGATE_PRIVATE_KEY: is not an RSA private key",
+            ),
+            (
+                vec![("REVIEWGATE_APP_ID", "1"), ("REVIEWGATE_PRIVATE_KEY", KEY)],
+                "REVIEWGATE_WEBHOOK_SECRET: is not set",
+            ),
+            (
+                vec![
+                    ("REVIEWGATE_APP_ID", "1"),
+                    ("REVIEWGATE_PRIVATE_KEY", KEY),
+                    ("REVIEWGATE_WEBHOOK_SECRET", ""),
+                ],
+                "REVIEWGATE_WEBHOOK_SECRET: is empty",
+            ),
+        ];
+        for (vars, want) in cases {
+            let e = load(&vars).expect_err(want).to_string();
+            assert!(e.starts_with(want), "{e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+            assert!(
+                !e.contains("TOPSECRET") && !e.contains("MII"),
+                "no key material: {e}"
+            );
+        }
+        let more: Vec<(&str, &str, &str)> = vec![
+            (
+                "REVIEWGATE_GITHUB_API_URL",
+                "ftp://x",
+                "REVIEWGATE_GITHUB_API_URL: must be an http(s) URL",
+            ),
+            (
+                "REVIEWGATE_LISTEN",
+                "8080",
+                "REVIEWGATE_LISTEN: must be an address and port",
+            ),
+            (
+                "REVIEWGATE_CHECK_NAME",
+                " ",
+                "REVIEWGATE_CHECK_NAME: must be a non-empty name",
+            ),
+            (
+                "REVIEWGATE_POLICY_PATH",
+                "dir/",
+                "REVIEWGATE_POLICY_PATH: must be a file path",
+            ),
+            (
+                "REVIEWGATE_LOG_FORMAT",
+                "xml",
+                "REVIEWGATE_LOG_FORMAT: must be text or json",
+            ),
+            (
+                "REVIEWGATE_WORKERS",
+                "0",
+                "REVIEWGATE_WORKERS: must be a whole number from 1 to 1024",
+            ),
+            (
+                "REVIEWGATE_GITHUB_CONCURRENCY",
+                "500",
+                "REVIEWGATE_GITHUB_CONCURRENCY: must be a whole number from 1 to 90",
+            ),
+            (
+                "REVIEWGATE_RECONCILE_INTERVAL",
+                "soon",
+                "REVIEWGATE_RECONCILE_INTERVAL: must be a duration",
+            ),
+        ];
+        for (name, value, want) in more {
+            let mut vars = base();
+            vars.push((name, value));
+            let e = load(&vars).expect_err(want).to_string();
+            assert!(e.starts_with(want), "{e}");
+            assert!(!e.contains("s3cret-value"));
+        }
+    }
+
+    #[test]
+    fn optional_settings_are_read() {
+        let mut vars = base();
+        vars.extend([
+            (
+                "REVIEWGATE_GITHUB_API_URL",
+                "https://ghe.example.com/api/v3/",
+            ),
+            ("REVIEWGATE_LISTEN", "127.0.0.1:9000"),
+            ("REVIEWGATE_POLICY_PATH", "./review.toml"),
+            ("REVIEWGATE_CHECK_NAME", "review policy"),
+            ("REVIEWGATE_LOG_FORMAT", "json"),
+            ("REVIEWGATE_WEBHOOK_SECRET_PREVIOUS", "old"),
+            ("REVIEWGATE_RECONCILE_INTERVAL", "2m"),
+        ]);
+        let c = load(&vars).expect("valid");
+        assert_eq!(c.github_api_url, "https://ghe.example.com/api/v3");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.policy_path, "review.toml");
+        assert_eq!(c.check_name, "review policy");
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.webhook_secrets.len(), 2);
+        assert_eq!(c.reconcile_interval, Duration::from_secs(120));
+        assert!(
+            !format!("{c:?}").contains("s3cret-value"),
+            "Debug must not print secrets"
+        );
+        assert!(
+            !format!("{c:?}").contains("MII"),
+            "Debug must not print the key"
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! The webhook server (`reviewgate serve`): configuration, routes, workers and shutdown.
+
+pub mod config;
+pub mod logging;
+pub mod router;
+pub mod signature;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::app::App;
+use crate::app::queue::Queue;
+use crate::github::{ClientSettings, GitHub};
+use crate::metrics::Metrics;
+use config::Config;
+use router::ServerState;
+
+/// Bytes of GitHub answers kept for conditional requests.
+const CONDITIONAL_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A server that has been started.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: Arc<ServerState>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Starts shutting down and waits until it is done.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server stops (after SIGTERM/SIGINT).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Builds everything, binds the listener and starts serving. Stops on SIGTERM or SIGINT (or
+/// [`Running::stop`]): readiness fails, the listener closes, in-flight requests finish,
+/// queued and running evaluations get `shutdown_grace` to complete, then it returns.
+pub async fn start(config: Config) -> Result<Running, String> {
+    let metrics = Arc::new(Metrics::new());
+    let github = Arc::new(GitHub::new(
+        ClientSettings {
+            api_url: config.github_api_url.clone(),
+            app_id: config.app_id,
+            private_key_pem: config.private_key_pem().to_string(),
+            timeout: config.github_timeout,
+            retry_deadline: config.github_retry_deadline,
+            concurrency_per_installation: config.github_concurrency,
+            conditional_cache_bytes: CONDITIONAL_CACHE_BYTES,
+        },
+        metrics.clone(),
+    )?);
+    let queue = Arc::new(Queue::new(
+        config.queue_capacity,
+        config.debounce,
+        metrics.clone(),
+    ));
+    let app = Arc::new(App::new(
+        github,
+        queue.clone(),
+        config.check_name.clone(),
+        config.policy_path.clone(),
+        config.team_cache_ttl,
+    ));
+    let state = Arc::new(ServerState {
+        app: app.clone(),
+        webhook_secrets: config.webhook_secrets.clone(),
+        app_id: config.app_id,
+        shutting_down: Default::default(),
+    });
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("REVIEWGATE_LISTEN: cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+
+    let mut workers = JoinSet::new();
+    for _ in 0..config.workers {
+        workers.spawn(app.clone().work());
+    }
+    let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let router = router::router(state.clone());
+    let serve_state = state.clone();
+    let grace = config.shutdown_grace;
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            tokio::select! {
+                _ = signal() => {}
+                _ = shutdown_rx.wait_for(|stop| *stop) => {}
+            }
+            tracing::info!("shutting down: no new deliveries; finishing evaluations");
+            serve_state.shutting_down.store(true, Ordering::Relaxed);
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %e, "server error");
+        }
+        queue.close();
+        let drained = tokio::time::timeout(grace, async {
+            while workers.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                left = queue.len(),
+                "shutdown grace period over; abandoning unfinished evaluations"
+            );
+            workers.abort_all();
+        }
+        tracing::info!("stopped");
+    });
+    tracing::info!(%addr, "reviewgate listening");
+    Ok(Running {
+        addr,
+        state,
+        shutdown,
+        task,
+    })
+}
+
+async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `reviewgate serve`: reads the environment, serves until told to stop.
+pub fn serve_from_env() -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    logging::init(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let running = start(config).await?;
+        running.wait().await;
+        Ok::<(), String>(())
+    })?;
+    // Outstanding background tasks (idle connections) must not hold the process open.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! HTTP routes: `POST /webhook`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use secrecy::SecretString;
+use serde_json::json;
+use tracing::Instrument;
+
+use super::signature;
+use crate::app::App;
+use crate::app::events::{self, Action, EventContext};
+use crate::app::queue::Admission;
+
+/// GitHub caps webhook payloads at 25 MB.
+pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+/// What the routes share.
+pub struct ServerState {
+    pub app: Arc<App>,
+    pub webhook_secrets: Vec<SecretString>,
+    pub app_id: u64,
+    /// Set when shutdown starts: readiness fails and new deliveries are refused.
+    pub shutting_down: AtomicBool,
+}
+
+pub fn router(state: Arc<ServerState>) -> Router {
+    Router::new()
+        .route("/webhook", post(webhook))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
+    if state.shutting_down.load(Ordering::Relaxed) {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else if !state.app.queue.has_room() {
+        (StatusCode::SERVICE_UNAVAILABLE, "queue full\n").into_response()
+    } else {
+        (StatusCode::OK, "ready\n").into_response()
+    }
+}
+
+async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.app.metrics.render(),
+    )
+        .into_response()
+}
+
+fn answer(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "message": message }))).into_response()
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn webhook(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let metrics = state.app.metrics.clone();
+    // Authenticate before reading anything else from the request.
+    if !signature::verify(
+        &state.webhook_secrets,
+        &body,
+        header_str(&headers, "x-hub-signature-256"),
+    ) {
+        metrics.delivery("unverified", "bad_signature");
+        tracing::warn!("webhook delivery with a missing or wrong signature refused");
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            "missing or invalid X-Hub-Signature-256",
+        );
+    }
+    let Some(event) = header_str(&headers, "x-github-event").map(str::to_string) else {
+        metrics.delivery("unknown", "bad_request");
+        return answer(StatusCode::BAD_REQUEST, "missing X-GitHub-Event");
+    };
+    let delivery = header_str(&headers, "x-github-delivery")
+        .unwrap_or("")
+        .chars()
+        .take(64)
+        .collect::<String>();
+    let span = tracing::info_span!("delivery", event = %event, delivery = %delivery);
+    let metrics = metrics.clone();
+    async move {
+        let metrics = &metrics;
+        if state.shutting_down.load(Ordering::Relaxed) {
+            metrics.delivery(&event, "overloaded");
+            return answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting down; redeliver later",
+            );
+        }
+        let app = &state.app;
+        let cx = EventContext {
+            app_id: state.app_id,
+            check_name: &app.check_name,
+            policy_path: &app.policy_path,
+        };
+        let actions = match events::actions(&event, &body, &cx) {
+            Ok(a) => a,
+            Err(e) => {
+                metrics.delivery(&event, "bad_request");
+                tracing::warn!(error = %e, "unreadable delivery");
+                return answer(StatusCode::BAD_REQUEST, &e.to_string());
+            }
+        };
+        let mut queued = 0usize;
+        let mut refused = 0usize;
+        for action in actions {
+            match action {
+                Action::Enqueue(job) => {
+                    tracing::debug!(?job, "queueing");
+                    match app.queue.push(job) {
+                        Admission::Queued | Admission::Coalesced => queued += 1,
+                        Admission::Refused => refused += 1,
+                    }
+                }
+                Action::ForgetTeam { org, slug } => match slug {
+                    Some(slug) => app.teams.invalidate(&org, &slug),
+                    None => app.teams.invalidate_org(&org),
+                },
+                Action::ForgetPolicy { repo, branch } => {
+                    tracing::info!(repo = %repo, branch = %branch, "policy may have changed");
+                    app.github
+                        .forget_conditional(&format!("{}/contents/", repo.api_path()));
+                }
+            }
+        }
+        if refused > 0 {
+            metrics.delivery(&event, "overloaded");
+            tracing::warn!(
+                refused,
+                "queue full; refusing the delivery so GitHub records it as failed"
+            );
+            return answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "queue full; redeliver later",
+            );
+        }
+        if queued > 0 {
+            metrics.delivery(&event, "accepted");
+            (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({ "message": "queued", "jobs": queued })),
+            )
+                .into_response()
+        } else {
+            metrics.delivery(&event, "ignored");
+            answer(StatusCode::OK, "nothing to do for this event")
+        }
+    }
+    .instrument(span)
+    .await
+}
