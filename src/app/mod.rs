@@ -103,7 +103,10 @@ impl App {
                         r.remove(&key);
                     }
                 }
-                Err(e) => self.retry_later(key, job, &e),
+                Err(e) if e.is_transient() => self.retry_later(key, job, &e),
+                Err(e) => {
+                    tracing::warn!(job = ?key, error = %e, "job failed; GitHub's answer will not change by retrying")
+                }
             }
         }
     }

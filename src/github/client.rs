@@ -60,6 +60,12 @@ pub enum GitHubError {
 }
 
 impl GitHubError {
+    /// Whether trying again later may succeed (GitHub down or busy), as opposed to an answer
+    /// that will not change by itself (not found, forbidden).
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, GitHubError::Status { .. })
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             GitHubError::Status { status, .. } => Some(*status),
@@ -402,7 +408,7 @@ impl GitHub {
                 Method::PATCH => client._patch(uri, request.body.as_ref()).await,
                 _ => client._get_with_headers(uri, Some(headers)).await,
             };
-            let response = response.map_err(|e| Failure::Transport(transport_message(&e)))?;
+            let response = response.map_err(octocrab_failure)?;
             let (parts, body) = response.into_parts();
             let body = body
                 .collect()
@@ -525,6 +531,22 @@ fn error_message(body: &[u8]) -> String {
         Ok(b) => b.message,
         Err(_) => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
     }
+}
+
+/// An octocrab error as a failure. octocrab reports GitHub's own error answers (for example
+/// when exchanging the JWT for an installation token) as errors; those keep their status so a
+/// 404 for an unknown installation is not retried like a network fault.
+fn octocrab_failure(e: octocrab::Error) -> Failure {
+    if let octocrab::Error::GitHub { source, .. } = &e {
+        let body = serde_json::to_vec(&serde_json::json!({ "message": source.message }))
+            .unwrap_or_default();
+        return Failure::Answer(
+            source.status_code.as_u16(),
+            source.headers.clone().unwrap_or_default(),
+            Bytes::from(body),
+        );
+    }
+    Failure::Transport(transport_message(&e))
 }
 
 /// An octocrab error as one line, without anything that could hold a token.

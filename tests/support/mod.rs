@@ -7,4 +7,5 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod fake_github;
+pub mod harness;
 pub mod webhooks;
