@@ -344,3 +344,62 @@ fn the_readme_run_command_evaluates_the_shipped_example() {
         stdout(&o)
     );
 }
+
+#[test]
+fn serve_refuses_to_start_with_one_line_naming_the_setting() {
+    let key = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/test-app-key.pem"
+    ))
+    .unwrap();
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![], "REVIEWGATE_APP_ID"),
+        (
+            vec![("REVIEWGATE_APP_ID", "12")],
+            "REVIEWGATE_PRIVATE_KEY_PATH",
+        ),
+        (
+            vec![
+                ("REVIEWGATE_APP_ID", "12"),
+                ("REVIEWGATE_PRIVATE_KEY_PATH", "/nonexistent.pem"),
+            ],
+            "REVIEWGATE_PRIVATE_KEY_PATH: cannot read",
+        ),
+        (
+            vec![
+                ("REVIEWGATE_APP_ID", "12"),
+                ("REVIEWGATE_PRIVATE_KEY", &key),
+                ("REVIEWGATE_WEBHOOK_SECRET", ""),
+            ],
+            "REVIEWGATE_WEBHOOK_SECRET: is empty",
+        ),
+        (
+            vec![
+                ("REVIEWGATE_APP_ID", "12"),
+                ("REVIEWGATE_PRIVATE_KEY", &key),
+                ("REVIEWGATE_WEBHOOK_SECRET", "hush-hush"),
+                ("REVIEWGATE_LISTEN", "nowhere"),
+            ],
+            "REVIEWGATE_LISTEN",
+        ),
+    ];
+    for (vars, want) in cases {
+        let mut cmd = bin();
+        cmd.arg("serve");
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("REVIEWGATE_")) {
+            cmd.env_remove(k);
+        }
+        for (k, v) in &vars {
+            cmd.env(k, v);
+        }
+        let o = cmd.output().expect("run");
+        assert_eq!(o.status.code(), Some(2), "{want}");
+        let err = stderr(&o);
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(want), "want {want:?} in {err}");
+        assert!(
+            !err.contains("hush-hush") && !err.contains("PRIVATE KEY-----"),
+            "no secrets: {err}"
+        );
+    }
+}

@@ -486,12 +486,19 @@ async fn a_repository_without_a_policy_gets_no_check_and_an_old_run_goes_neutral
     let n = h.fake.open_pr(REPO, pr(&["src/lib.rs"]));
     let run = h.pr_event("opened", n).await;
     assert_eq!(run.conclusion.as_deref(), Some("failure"));
+    // The policy is deleted by a push to the base branch.
     h.fake.remove_file(REPO, "main", POLICY_PATH);
-    h.deliver(
-        "pull_request",
-        &webhooks::pull_request_event("reopened", &h.fake, REPO, n, INSTALLATION),
-    )
-    .await;
+    let after = h.fake.branch_head(REPO, "main").expect("main");
+    let push = webhooks::push_event(
+        &h.fake,
+        REPO,
+        "refs/heads/main",
+        &after,
+        &[POLICY_PATH],
+        INSTALLATION,
+    );
+    assert!(h.deliver("push", &push).await.status().is_success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let run = h.check_on(&h.head_sha(n)).await.expect("check");
     assert_eq!(run.conclusion.as_deref(), Some("neutral"));
     assert_eq!(run.title.as_deref(), Some("No review policy"));

@@ -40,7 +40,7 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub queue: Arc<Queue>,
     pub policies: PolicyCache,
-    pub teams: TeamCache,
+    pub teams: Arc<TeamCache>,
     pub check_runs: CheckRunIds,
     pub check_name: String,
     pub policy_path: String,
@@ -84,7 +84,7 @@ impl App {
             github,
             queue,
             policies: PolicyCache::default(),
-            teams: TeamCache::new(team_cache_ttl),
+            teams: Arc::new(TeamCache::new(team_cache_ttl)),
             check_runs: CheckRunIds::default(),
             check_name,
             policy_path,
@@ -326,9 +326,22 @@ impl App {
                 return Err(e);
             }
         };
-        let mut team_members = BTreeMap::new();
+        // Every team's members at once (each read is shared with concurrent evaluations).
+        let mut reads = tokio::task::JoinSet::new();
         for team in policy.teams() {
-            match teams::members(gh, &self.teams, inst, &team).await {
+            let (gh, cache) = (gh.clone(), self.teams.clone());
+            reads.spawn(async move {
+                let members = teams::members(&gh, &cache, inst, &team).await;
+                (team, members)
+            });
+        }
+        let mut team_members = BTreeMap::new();
+        while let Some(joined) = reads.join_next().await {
+            let (team, members) = joined.map_err(|e| GitHubError::Malformed {
+                endpoint: "team members",
+                detail: e.to_string(),
+            })?;
+            match members {
                 Ok(Some(members)) => {
                     team_members.insert(team.key(), members.as_ref().clone());
                 }

@@ -205,10 +205,10 @@ impl ConditionalCache {
 
 /// The App's connection to GitHub's REST API.
 pub struct GitHub {
-    app: Octocrab,
+    /// The App-authenticated (JWT) client.
+    app: Arc<InstallationClient>,
     settings: ClientSettings,
     installations: Mutex<HashMap<u64, Arc<InstallationClient>>>,
-    app_permits: Arc<Semaphore>,
     conditional: Mutex<ConditionalCache>,
     metrics: Arc<Metrics>,
 }
@@ -242,8 +242,10 @@ impl GitHub {
             ..Default::default()
         };
         Ok(GitHub {
-            app,
-            app_permits: Arc::new(Semaphore::new(settings.concurrency_per_installation)),
+            app: Arc::new(InstallationClient {
+                client: app,
+                permits: Arc::new(Semaphore::new(settings.concurrency_per_installation)),
+            }),
             settings,
             installations: Mutex::new(HashMap::new()),
             conditional: Mutex::new(conditional),
@@ -271,6 +273,7 @@ impl GitHub {
         }
         let client = self
             .app
+            .client
             .installation(InstallationId(id))
             .map_err(|e| format!("cannot create installation client: {e}"))?;
         let c = Arc::new(InstallationClient {
@@ -363,14 +366,16 @@ impl GitHub {
     }
 
     async fn attempt(&self, request: &Request, deadline: Instant) -> Result<Response, Failure> {
-        let (client, permits) = match request.auth {
-            Auth::App => (self.app.clone(), self.app_permits.clone()),
-            Auth::Installation(id) => {
-                let c = self.installation(id).map_err(Failure::Transport)?;
-                (c.client.clone(), c.permits.clone())
-            }
+        // Never clone an octocrab client: a clone copies the token cache, so a token fetched
+        // through the copy would be lost and every request would fetch a new one.
+        let target = match request.auth {
+            Auth::App => self.app.clone(),
+            Auth::Installation(id) => self.installation(id).map_err(Failure::Transport)?,
         };
-        let _permit = permits
+        let client = &target.client;
+        let _permit = target
+            .permits
+            .clone()
             .acquire_owned()
             .await
             .map_err(|_| Failure::Transport("shutting down".into()))?;

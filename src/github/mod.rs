@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod client;
+pub mod coalesce;
 pub mod policy_source;
 pub mod pulls;
 pub mod teams;

@@ -2,11 +2,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use base64::Engine;
 
 use super::RepoName;
 use super::client::{Auth, GitHub, GitHubError, Request, encode, encode_path};
+use super::coalesce::Coalesced;
 use super::types::Content;
 use crate::policy::{Diagnostic, Policy, PolicyErrors, limits::MAX_POLICY_BYTES};
 
@@ -22,10 +24,24 @@ pub enum PolicyLookup {
     },
 }
 
-/// Compiled policies by blob SHA: the same file is compiled once however many PRs use it.
-#[derive(Default)]
+/// How long a policy read stays fresh before it is revalidated with GitHub. A push that
+/// touches the policy drops it at once; this bounds staleness should that webhook be lost.
+pub const POLICY_FRESH_FOR: Duration = Duration::from_secs(5);
+
+/// Policy reads by repository, branch and path (shared by concurrent evaluations), and
+/// compiled policies by blob SHA (the same file is compiled once however many PRs use it).
 pub struct PolicyCache {
+    lookups: Coalesced<PolicyLookup>,
     compiled: Mutex<HashMap<String, Arc<Result<Policy, PolicyErrors>>>>,
+}
+
+impl Default for PolicyCache {
+    fn default() -> Self {
+        PolicyCache {
+            lookups: Coalesced::new(POLICY_FRESH_FOR, 10_000),
+            compiled: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 /// Most compiled policies kept; past it the cache starts over (policies are cheap to
@@ -33,6 +49,12 @@ pub struct PolicyCache {
 const MAX_COMPILED: usize = 1024;
 
 impl PolicyCache {
+    /// Drops every kept read of a repository's policy (after a push that may change it).
+    pub fn forget_repo(&self, repo: &RepoName) {
+        self.lookups
+            .forget_prefix(&format!("{}/", repo.to_string().to_ascii_lowercase()));
+    }
+
     fn compiled(
         &self,
         sha: &str,
@@ -54,9 +76,27 @@ impl PolicyCache {
     }
 }
 
-/// Reads and compiles the policy at `path` on `branch`. The read is a conditional request:
-/// when the file has not changed GitHub answers 304, which costs no rate-limit quota.
+/// The policy at `path` on `branch`: read at most once per [`POLICY_FRESH_FOR`] however
+/// many evaluations ask at once.
 pub async fn load(
+    gh: &GitHub,
+    cache: &PolicyCache,
+    installation: u64,
+    repo: &RepoName,
+    branch: &str,
+    path: &str,
+) -> Result<PolicyLookup, GitHubError> {
+    let key = format!("{}/{branch}\n{path}", repo.to_string().to_ascii_lowercase());
+    let (lookup, _) = cache
+        .lookups
+        .get(&key, || fetch(gh, cache, installation, repo, branch, path))
+        .await?;
+    Ok(lookup)
+}
+
+/// Reads the file with a conditional request (GitHub answers 304, costing no quota, when it
+/// has not changed) and compiles it unless that blob was compiled before.
+async fn fetch(
     gh: &GitHub,
     cache: &PolicyCache,
     installation: u64,

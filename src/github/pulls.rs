@@ -92,7 +92,8 @@ pub async fn contents(
     })
 }
 
-/// Reads a paginated list: pages `1..=expected` at once (when the size is known up front),
+/// Reads a paginated list with conditional requests (an unchanged page costs no quota):
+/// pages `1..=expected` at once (when the size is known up front),
 /// then further pages one by one for as long as GitHub's `Link` header announces a next one.
 /// Pages are requested by number on the relative route, never by following `Link` URLs,
 /// which may point at another host.
@@ -110,7 +111,8 @@ pub async fn pages<T: DeserializeOwned + Send + 'static>(
     let mut set = JoinSet::new();
     for page in 1..=expected.max(1) {
         let gh = gh.clone();
-        let request = Request::get(Auth::Installation(installation), endpoint, page_path(page));
+        let request =
+            Request::get(Auth::Installation(installation), endpoint, page_path(page)).conditional();
         set.spawn(async move { (page, gh.send(&request).await) });
     }
     let mut results: Vec<(u64, Vec<T>, bool)> = Vec::new();

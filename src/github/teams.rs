@@ -1,11 +1,11 @@
 //! Members of the teams a policy names, cached for a short time and dropped early when a
 //! `membership` or `team` webhook says a team changed.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::client::{GitHub, GitHubError, encode};
+use super::coalesce::Coalesced;
 use super::pulls::pages;
 use super::types::User;
 use crate::policy::TeamRef;
@@ -13,49 +13,29 @@ use crate::policy::TeamRef;
 /// A team's members, or `None` for a team GitHub says does not exist.
 pub type Members = Option<Arc<Vec<String>>>;
 
-/// Cached team members, with when they were read.
+/// Team members by `org/slug` (lower case), shared by concurrent evaluations.
 pub struct TeamCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, Members)>>,
+    members: Coalesced<Members>,
 }
 
 impl TeamCache {
     pub fn new(ttl: Duration) -> TeamCache {
         TeamCache {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
+            members: Coalesced::new(ttl, 10_000),
         }
     }
 
     /// Drops one team (`org/slug`, any case).
     pub fn invalidate(&self, org: &str, slug: &str) {
-        if let Ok(mut m) = self.entries.lock() {
-            m.remove(&format!("{org}/{slug}").to_ascii_lowercase());
-        }
+        self.members
+            .forget(&format!("{org}/{slug}").to_ascii_lowercase());
     }
 
     /// Drops every team of an organisation (a team renamed or deleted may be known under
     /// its old slug).
     pub fn invalidate_org(&self, org: &str) {
-        let prefix = format!("{}/", org.to_ascii_lowercase());
-        if let Ok(mut m) = self.entries.lock() {
-            m.retain(|k, _| !k.starts_with(&prefix));
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<Members> {
-        let m = self.entries.lock().ok()?;
-        let (at, members) = m.get(key)?;
-        (at.elapsed() < self.ttl).then(|| members.clone())
-    }
-
-    fn put(&self, key: String, members: Members) {
-        if let Ok(mut m) = self.entries.lock() {
-            if m.len() > 10_000 {
-                m.retain(|_, (at, _)| at.elapsed() < self.ttl);
-            }
-            m.insert(key, (Instant::now(), members));
-        }
+        self.members
+            .forget_prefix(&format!("{}/", org.to_ascii_lowercase()));
     }
 }
 
@@ -66,32 +46,31 @@ pub async fn members(
     installation: u64,
     team: &TeamRef,
 ) -> Result<Members, GitHubError> {
-    let key = team.key();
-    if let Some(hit) = cache.get(&key) {
-        gh.metrics().cache("teams", true);
-        return Ok(hit);
-    }
-    gh.metrics().cache("teams", false);
     let path = format!(
         "/orgs/{}/teams/{}/members",
         encode(&team.org),
         encode(&team.slug)
     );
-    let members = match pages::<User>(
-        gh,
-        installation,
-        "GET /orgs/{org}/teams/{team_slug}/members",
-        path,
-        1,
-    )
-    .await
-    {
-        Ok(users) => Some(Arc::new(
-            users.into_iter().map(|u| u.login).collect::<Vec<_>>(),
-        )),
-        Err(e) if e.is_not_found() => None,
-        Err(e) => return Err(e),
-    };
-    cache.put(key, members.clone());
+    let (members, hit) = cache
+        .members
+        .get(&team.key(), || async {
+            match pages::<User>(
+                gh,
+                installation,
+                "GET /orgs/{org}/teams/{team_slug}/members",
+                path,
+                1,
+            )
+            .await
+            {
+                Ok(users) => Ok(Some(Arc::new(
+                    users.into_iter().map(|u| u.login).collect::<Vec<_>>(),
+                ))),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+    gh.metrics().cache("teams", hit);
     Ok(members)
 }

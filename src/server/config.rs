@@ -44,7 +44,8 @@ pub struct Config {
     pub github_timeout: Duration,
     /// Time limit of one request to GitHub including its retries.
     pub github_retry_deadline: Duration,
-    /// Most requests in flight to GitHub per installation (GitHub's secondary limit is 100).
+    /// Most requests in flight to GitHub per installation from this replica (GitHub's
+    /// secondary limit is 100 across all clients; the default 40 leaves room for two replicas).
     pub github_concurrency: usize,
     pub team_cache_ttl: Duration,
     /// How long shutdown waits for running evaluations.
@@ -53,6 +54,8 @@ pub struct Config {
     pub reconcile_interval: Duration,
     /// Largest share of an installation's remaining quota one sweep may spend (0–1).
     pub reconcile_quota_share: f64,
+    /// Bytes of GitHub answers kept for conditional requests.
+    pub github_cache_bytes: usize,
 }
 
 /// A setting that stops start-up.
@@ -260,7 +263,7 @@ impl Config {
                 1,
                 3600,
             )?),
-            github_concurrency: number("REVIEWGATE_GITHUB_CONCURRENCY", 20, 1, 90)? as usize,
+            github_concurrency: number("REVIEWGATE_GITHUB_CONCURRENCY", 40, 1, 90)? as usize,
             team_cache_ttl: Duration::from_secs(number(
                 "REVIEWGATE_TEAM_CACHE_TTL_SECS",
                 300,
@@ -275,6 +278,9 @@ impl Config {
             )?),
             reconcile_interval: parse_interval(get("REVIEWGATE_RECONCILE_INTERVAL"))?,
             reconcile_quota_share,
+            github_cache_bytes: number("REVIEWGATE_GITHUB_CACHE_MB", 32, 0, 4096)? as usize
+                * 1024
+                * 1024,
         })
     }
 

@@ -20,9 +20,6 @@ use crate::metrics::Metrics;
 use config::Config;
 use router::ServerState;
 
-/// Bytes of GitHub answers kept for conditional requests.
-const CONDITIONAL_CACHE_BYTES: usize = 64 * 1024 * 1024;
-
 /// A server that has been started.
 pub struct Running {
     pub addr: SocketAddr,
@@ -57,7 +54,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
             timeout: config.github_timeout,
             retry_deadline: config.github_retry_deadline,
             concurrency_per_installation: config.github_concurrency,
-            conditional_cache_bytes: CONDITIONAL_CACHE_BYTES,
+            conditional_cache_bytes: config.github_cache_bytes,
         },
         metrics.clone(),
     )?);

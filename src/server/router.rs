@@ -98,7 +98,14 @@ async fn webhook(
         .chars()
         .take(64)
         .collect::<String>();
-    let span = tracing::info_span!("delivery", event = %event, delivery = %delivery);
+    let span = tracing::info_span!(
+        "delivery",
+        event = %event,
+        delivery = %delivery,
+        repo = tracing::field::Empty,
+        pr = tracing::field::Empty,
+        head_sha = tracing::field::Empty,
+    );
     let metrics = metrics.clone();
     async move {
         let metrics = &metrics;
@@ -128,6 +135,7 @@ async fn webhook(
         for action in actions {
             match action {
                 Action::Enqueue(job) => {
+                    record_job(&job);
                     tracing::debug!(?job, "queueing");
                     match app.queue.push(job) {
                         Admission::Queued | Admission::Coalesced => queued += 1,
@@ -140,6 +148,7 @@ async fn webhook(
                 },
                 Action::ForgetPolicy { repo, branch } => {
                     tracing::info!(repo = %repo, branch = %branch, "policy may have changed");
+                    app.policies.forget_repo(&repo);
                     app.github
                         .forget_conditional(&format!("{}/contents/", repo.api_path()));
                 }
@@ -170,4 +179,28 @@ async fn webhook(
     }
     .instrument(span)
     .await
+}
+
+/// Puts the job's repository, PR and head SHA on the delivery's span, so its log lines can
+/// be found by any of them.
+fn record_job(job: &crate::app::jobs::Job) {
+    use crate::app::jobs::Job;
+    let span = tracing::Span::current();
+    match job {
+        Job::Pr { pr, head_sha } => {
+            span.record("repo", tracing::field::display(&pr.repo));
+            span.record("pr", pr.number);
+            if let Some(sha) = head_sha {
+                span.record("head_sha", sha.as_str());
+            }
+        }
+        Job::MergeGroup { pr, head_sha } => {
+            span.record("repo", tracing::field::display(&pr.repo));
+            span.record("pr", pr.number);
+            span.record("head_sha", head_sha.as_str());
+        }
+        Job::PolicyChanged { repo, .. } => {
+            span.record("repo", tracing::field::display(repo));
+        }
+    }
 }
