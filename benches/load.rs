@@ -1,0 +1,328 @@
+//! Load figures for docs/performance.md, measured against the real `reviewgate serve`
+//! process on loopback, with the fake GitHub (from the test harness) in this process.
+//!
+//! - `cargo bench --bench load -- idle`: idle RSS of the server.
+//! - `cargo bench --bench load -- ingest`: signed webhook deliveries accepted per second, and
+//!   their latency, while the fake GitHub takes 100 ms per request.
+//! - `cargo bench --bench load -- burst`: 500 PRs opened at once with GitHub at 50 ms per
+//!   request: time until all 500 check runs are written, peak concurrency per installation,
+//!   peak RSS.
+//!
+//! With no argument, all three run.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use support::fake_github::{FakeGitHub, FileSpec, PrSpec, test_fixture};
+use support::harness::{APP_ID, INSTALLATION, POLICY, POLICY_PATH, REPO, SECRET};
+use support::webhooks;
+
+/// The real binary, started as its own process so its memory is its own.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    async fn start(fake: &FakeGitHub) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let key = format!(
+            "{}/tests/fixtures/test-app-key.pem",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let child = Command::new(env!("CARGO_BIN_EXE_reviewgate"))
+            .arg("serve")
+            .env_clear()
+            .env("REVIEWGATE_APP_ID", APP_ID.to_string())
+            .env("REVIEWGATE_PRIVATE_KEY_PATH", key)
+            .env("REVIEWGATE_WEBHOOK_SECRET", SECRET)
+            .env("REVIEWGATE_GITHUB_API_URL", fake.url())
+            .env("REVIEWGATE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("REVIEWGATE_RECONCILE_INTERVAL", "0")
+            .env("REVIEWGATE_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start reviewgate serve");
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = http.get(format!("{url}/readyz")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Server { child, url }
+    }
+
+    /// `VmRSS` and `VmHWM` (peak RSS: what `/usr/bin/time -v` reports as "Maximum resident
+    /// set size") of the server process, in KiB.
+    fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+async fn world(prs: usize, latency: Duration) -> (FakeGitHub, Vec<u64>) {
+    let fake = FakeGitHub::start(APP_ID, &test_fixture("test-app-key.pub.pem")).await;
+    fake.add_installation(INSTALLATION, "acme");
+    fake.add_repo(INSTALLATION, REPO, "main");
+    fake.set_file(REPO, "main", POLICY_PATH, POLICY);
+    fake.set_team("acme", "senior-engineers", &["carol", "sam"]);
+    fake.set_team("acme", "tech-leads", &["lena"]);
+    fake.set_team("acme", "payments", &["pat", "carol"]);
+    let numbers = (0..prs)
+        .map(|i| {
+            let file = if i % 3 == 0 {
+                format!("ledger/f{i}.rs")
+            } else {
+                format!("src/f{i}.rs")
+            };
+            fake.open_pr(
+                REPO,
+                PrSpec {
+                    author: "zed".into(),
+                    files: vec![FileSpec::modified(&file)],
+                    ..PrSpec::default()
+                },
+            )
+        })
+        .collect();
+    fake.set_latency(latency);
+    (fake, numbers)
+}
+
+fn signed(
+    event: &str,
+    payload: &serde_json::Value,
+) -> (String, Vec<u8>, Vec<(&'static str, String)>) {
+    let body = serde_json::to_vec(payload).expect("json");
+    let headers = webhooks::delivery_headers(event, SECRET, &body);
+    (event.to_string(), body, headers)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+async fn idle() {
+    let (fake, _) = world(1, Duration::ZERO).await;
+    let server = Server::start(&fake).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (rss, _) = server.memory_kib();
+    println!("idle: RSS {:.1} MiB (target < 25 MiB)", rss as f64 / 1024.0);
+    server.stop();
+}
+
+async fn ingest() {
+    const PRS: usize = 1000;
+    const CONNECTIONS: usize = 32;
+    const SECONDS: u64 = 5;
+    let (fake, numbers) = world(PRS, Duration::from_millis(100)).await;
+    let server = Server::start(&fake).await;
+    let deliveries: Arc<Vec<_>> = Arc::new(
+        numbers
+            .iter()
+            .map(|n| {
+                signed(
+                    "pull_request",
+                    &webhooks::pull_request_event("synchronize", &fake, REPO, *n, INSTALLATION),
+                )
+            })
+            .collect(),
+    );
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .expect("client");
+    let stop = Arc::new(AtomicBool::new(false));
+    let measuring = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..CONNECTIONS {
+        let (http, deliveries, stop, measuring, errors) = (
+            http.clone(),
+            deliveries.clone(),
+            stop.clone(),
+            measuring.clone(),
+            errors.clone(),
+        );
+        let url = format!("{}/webhook", server.url);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = c;
+            while !stop.load(Ordering::Relaxed) {
+                let (event, body, headers) = &deliveries[i % deliveries.len()];
+                i += CONNECTIONS;
+                let mut req = http
+                    .post(&url)
+                    .body(body.clone())
+                    .header("x-github-event", event);
+                for (k, v) in headers {
+                    req = req.header(*k, v);
+                }
+                let started = Instant::now();
+                let ok = req
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false);
+                if measuring.load(Ordering::Relaxed) {
+                    latencies.push(started.elapsed().as_micros() as u32);
+                    if !ok {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await; // warm-up
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(SECONDS)).await;
+    measuring.store(false, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    all.sort_unstable();
+    let (_, peak) = server.memory_kib();
+    println!(
+        "ingest: {:.0} deliveries/s over {:.1} s with {CONNECTIONS} connections ({} refused or failed); latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; GitHub at 100 ms/request; server peak RSS {:.1} MiB",
+        all.len() as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        errors.load(Ordering::Relaxed),
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        percentile(&all, 1.0),
+        peak as f64 / 1024.0
+    );
+    server.stop();
+}
+
+async fn burst() {
+    const PRS: usize = 500;
+    let (fake, numbers) = world(PRS, Duration::from_millis(50)).await;
+    let server = Server::start(&fake).await;
+    let deliveries: Vec<_> = numbers
+        .iter()
+        .map(|n| {
+            signed(
+                "pull_request",
+                &webhooks::pull_request_event("opened", &fake, REPO, *n, INSTALLATION),
+            )
+        })
+        .collect();
+    let heads: Vec<String> = numbers
+        .iter()
+        .map(|n| {
+            fake.pr_json(REPO, *n)["head"]["sha"]
+                .as_str()
+                .expect("sha")
+                .to_string()
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    fake.clear_requests();
+    let started = Instant::now();
+    let mut sends = Vec::new();
+    for (event, body, headers) in deliveries {
+        let (http, url) = (http.clone(), format!("{}/webhook", server.url));
+        sends.push(tokio::spawn(async move {
+            let mut req = http.post(url).body(body).header("x-github-event", event);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            req.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+        }));
+    }
+    let mut accepted = 0;
+    for s in sends {
+        if s.await.expect("send") == 202 {
+            accepted += 1;
+        }
+    }
+    let delivered = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let written = loop {
+        let written = heads
+            .iter()
+            .filter(|sha| fake.latest_check_run(REPO, sha, "reviewgate").is_some())
+            .count();
+        if written == PRS || Instant::now() > deadline {
+            break written;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    let all_written = started.elapsed();
+    let (_, peak) = server.memory_kib();
+    let requests = fake.requests().len();
+    println!(
+        "burst: {accepted}/{PRS} deliveries accepted in {:.2} s; {written}/{PRS} check runs written {:.2} s after the first delivery (target < 10 s); {requests} GitHub requests; peak concurrency per installation {} (limit 100); server peak RSS {:.1} MiB (target < 150 MiB)",
+        delivered.as_secs_f64(),
+        all_written.as_secs_f64(),
+        fake.max_concurrency(INSTALLATION),
+        peak as f64 / 1024.0
+    );
+    server.stop();
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wants = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        if wants("idle") {
+            idle().await;
+        }
+        if wants("ingest") {
+            ingest().await;
+        }
+        if wants("burst") {
+            burst().await;
+        }
+    });
+}
