@@ -36,6 +36,8 @@ pub struct Metrics {
     queue_depth: AtomicI64,
     evaluations_in_flight: AtomicI64,
     cache: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    reconcile_sweeps: Mutex<BTreeMap<&'static str, u64>>,
+    reconcile_queued: AtomicI64,
 }
 
 /// GitHub event names are a fixed set; anything else (only possible from a sender who
@@ -124,6 +126,13 @@ impl Metrics {
     /// A cache lookup (`policy`, `teams`, `check_run`) and whether it hit.
     pub fn cache(&self, cache: &'static str, hit: bool) {
         bump(&self.cache, (cache, if hit { "hit" } else { "miss" }));
+    }
+
+    /// A reconciliation sweep, and how many PRs it queued for evaluation.
+    pub fn reconcile_sweep(&self, ok: bool, queued: usize) {
+        bump(&self.reconcile_sweeps, if ok { "ok" } else { "failed" });
+        self.reconcile_queued
+            .fetch_add(queued as i64, Ordering::Relaxed);
     }
 
     /// Count of evaluations with a given outcome (used by tests and the soak harness).
@@ -248,6 +257,31 @@ impl Metrics {
                 );
             }
         }
+        header(
+            &mut out,
+            "reviewgate_reconcile_sweeps_total",
+            "counter",
+            "Reconciliation sweeps by result.",
+        );
+        if let Ok(m) = self.reconcile_sweeps.lock() {
+            for (result, n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "reviewgate_reconcile_sweeps_total{{result=\"{result}\"}} {n}"
+                );
+            }
+        }
+        header(
+            &mut out,
+            "reviewgate_reconcile_queued_total",
+            "counter",
+            "PRs a sweep found out of date and queued.",
+        );
+        let _ = writeln!(
+            out,
+            "reviewgate_reconcile_queued_total {}",
+            self.reconcile_queued.load(Ordering::Relaxed)
+        );
         header(
             &mut out,
             "reviewgate_queue_depth",

@@ -38,6 +38,8 @@ pub fn verdict(v: &Verdict, merge_group_of: Option<u64>) -> CheckOutput {
     }
     summary.push_str(&report::markdown(v));
     CheckOutput {
+        policy_sha: None,
+        pr_updated_at: None,
         conclusion: if v.approved { "success" } else { "failure" },
         title: one_line(&v.title),
         summary: cap(summary),
@@ -51,6 +53,8 @@ pub fn incomplete(v: &Verdict, title: &str, why: &str) -> CheckOutput {
         report::markdown(v)
     );
     CheckOutput {
+        policy_sha: None,
+        pr_updated_at: None,
         conclusion: "failure",
         title: one_line(title),
         summary: cap(summary),
@@ -67,6 +71,8 @@ pub fn invalid_policy(errors: &PolicyErrors, branch: &str) -> CheckOutput {
     summary.push_str(&errors.to_string().replace("```", "'''"));
     summary.push_str("\n```\n\nCheck a policy locally with `reviewgate check <file>`.\n");
     CheckOutput {
+        policy_sha: None,
+        pr_updated_at: None,
         conclusion: "failure",
         title: one_line(&format!(
             "Invalid review policy: {n} {} in {}",
@@ -84,6 +90,8 @@ pub fn invalid_policy(errors: &PolicyErrors, branch: &str) -> CheckOutput {
 /// GitHub could not be read: the check must not pass, and says why.
 pub fn github_error(what: &str, error: &GitHubError) -> CheckOutput {
     CheckOutput {
+        policy_sha: None,
+        pr_updated_at: None,
         conclusion: "failure",
         title: one_line(&format!("Could not read {what} from GitHub; will retry")),
         summary: cap(format!(
@@ -98,6 +106,8 @@ pub fn github_error(what: &str, error: &GitHubError) -> CheckOutput {
 /// The repository has no policy on the base branch.
 pub fn no_policy(policy_path: &str, branch: &str) -> CheckOutput {
     CheckOutput {
+        policy_sha: None,
+        pr_updated_at: None,
         conclusion: "neutral",
         title: "No review policy".to_string(),
         summary: format!(
@@ -109,6 +119,8 @@ pub fn no_policy(policy_path: &str, branch: &str) -> CheckOutput {
 /// The merge group's PR is closed: the group must not merge on our account.
 pub fn closed_pr(number: u64) -> CheckOutput {
     CheckOutput {
+        policy_sha: None,
+        pr_updated_at: None,
         conclusion: "failure",
         title: format!("Pull request #{number} is closed"),
         summary: format!(

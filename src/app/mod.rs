@@ -11,6 +11,7 @@ pub mod check_output;
 pub mod events;
 pub mod jobs;
 pub mod queue;
+pub mod reconcile;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -156,14 +157,9 @@ impl App {
                         repo.api_path(),
                         crate::github::client::encode(branch)
                     );
-                    let open: Vec<PullRequest> = pulls::pages(
-                        &self.github,
-                        *installation,
-                        "GET /repos/{owner}/{repo}/pulls",
-                        path,
-                        1,
-                    )
-                    .await?;
+                    let listing =
+                        pulls::Listing::new(*installation, "GET /repos/{owner}/{repo}/pulls", path);
+                    let open: Vec<PullRequest> = pulls::pages(&self.github, listing, 1).await?;
                     tracing::info!(
                         open_prs = open.len(),
                         "policy changed; re-evaluating open pull requests"
@@ -292,23 +288,20 @@ impl App {
                 .await?;
                 return Ok(Outcome::NoPolicy);
             }
-            Ok(PolicyLookup::Found { policy, .. }) => policy,
+            Ok(PolicyLookup::Found { policy, blob_sha }) => (policy, blob_sha),
             Err(e) => {
                 self.report_failure(inst, repo, &report_sha, "the review policy", &e)
                     .await;
                 return Err(e);
             }
         };
+        let (policy, policy_sha) = policy;
         let policy = match policy.as_ref() {
             Ok(p) => p,
             Err(errors) => {
-                self.write(
-                    inst,
-                    repo,
-                    &report_sha,
-                    &check_output::invalid_policy(errors, &pr.base.ref_name),
-                )
-                .await?;
+                let mut output = check_output::invalid_policy(errors, &pr.base.ref_name);
+                output.policy_sha = Some(policy_sha);
+                self.write(inst, repo, &report_sha, &output).await?;
                 return Ok(Outcome::InvalidPolicy);
             }
         };
@@ -377,7 +370,7 @@ impl App {
         };
         let verdict = evaluate(policy, &snapshot, &self.policy_path);
         let total_commits = pr.commits.unwrap_or(listed_commits);
-        let output = if verdict.approved
+        let mut output = if verdict.approved
             && !policy.settings.contributors_can_approve
             && total_commits > listed_commits
         {
@@ -394,6 +387,8 @@ impl App {
         } else {
             check_output::verdict(&verdict, merge_group_sha.map(|_| pr.number))
         };
+        output.policy_sha = Some(policy_sha);
+        output.pr_updated_at = pr.updated_at.clone();
         let approved = output.conclusion == "success";
         self.write(inst, repo, &report_sha, &output).await?;
         Ok(if approved {

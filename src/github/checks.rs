@@ -23,6 +23,32 @@ pub struct CheckOutput {
     pub conclusion: &'static str,
     pub title: String,
     pub summary: String,
+    /// Blob SHA of the policy the verdict was reached under, kept in the run's `external_id`
+    /// so reconciliation can tell a run written under an older policy. `None` for results
+    /// that should be recomputed at the next sweep (errors).
+    pub policy_sha: Option<String>,
+    /// The PR's `updated_at` when it was read for this verdict, also kept in `external_id`,
+    /// so reconciliation can tell a PR that changed since without comparing clocks.
+    pub pr_updated_at: Option<String>,
+}
+
+impl CheckOutput {
+    /// The run's `external_id`: what the verdict was reached under (see [`state_id`]), or
+    /// empty for results that should be recomputed at the next sweep.
+    pub fn external_id(&self) -> String {
+        match &self.policy_sha {
+            Some(sha) => state_id(sha, self.pr_updated_at.as_deref()),
+            None => String::new(),
+        }
+    }
+}
+
+/// `policy:<blob sha>;updated:<PR updated_at>`: identifies the inputs of a verdict.
+pub fn state_id(policy_sha: &str, pr_updated_at: Option<&str>) -> String {
+    format!(
+        "policy:{policy_sha};updated:{}",
+        pr_updated_at.unwrap_or("")
+    )
 }
 
 /// Check-run IDs by repository, commit and name, so an update needs no lookup.
@@ -69,14 +95,12 @@ pub async fn find(
         encode(name),
         gh.app_id()
     );
-    let list: CheckRunList = gh
-        .send(&Request::get(
-            Auth::Installation(installation),
-            "GET /repos/{owner}/{repo}/commits/{ref}/check-runs",
-            path,
-        ))
-        .await?
-        .json()?;
+    let request = Request::get(
+        Auth::Installation(installation),
+        "GET /repos/{owner}/{repo}/commits/{ref}/check-runs",
+        path,
+    );
+    let (list, _): (CheckRunList, _) = gh.get_json(&request).await?;
     Ok(list
         .check_runs
         .into_iter()
@@ -153,7 +177,7 @@ async fn create(
         "status": "completed",
         "conclusion": output.conclusion,
         "completed_at": now_rfc3339(),
-        "external_id": "reviewgate",
+        "external_id": output.external_id(),
         "output": { "title": output.title, "summary": output.summary },
     });
     let request = Request {
@@ -164,7 +188,16 @@ async fn create(
         body: Some(body),
         conditional: false,
     };
-    let run: CheckRun = gh.send(&request).await?.json()?;
+    // The run exists once GitHub answered 201, even if the answer cannot be read: report
+    // that as a lost answer, so the caller looks the run up instead of creating another.
+    let run: CheckRun = gh
+        .send(&request)
+        .await?
+        .json()
+        .map_err(|e| GitHubError::Ambiguous {
+            endpoint: "POST /repos/{owner}/{repo}/check-runs",
+            last: e.to_string(),
+        })?;
     Ok(run.id)
 }
 
@@ -177,6 +210,7 @@ async fn update(
 ) -> Result<(), GitHubError> {
     let body = json!({
         "status": "completed",
+        "external_id": output.external_id(),
         "conclusion": output.conclusion,
         "completed_at": now_rfc3339(),
         "output": { "title": output.title, "summary": output.summary },

@@ -379,10 +379,7 @@ impl GitHub {
             .acquire_owned()
             .await
             .map_err(|_| Failure::Transport("shutting down".into()))?;
-        let cache_key = match request.auth {
-            Auth::App => format!("app:{}", request.path),
-            Auth::Installation(id) => format!("{id}:{}", request.path),
-        };
+        let cache_key = GitHub::cache_key(request);
         let cached = if request.conditional {
             self.conditional.lock().ok().and_then(|c| c.get(&cache_key))
         } else {
@@ -469,6 +466,49 @@ impl GitHub {
             not_modified: false,
             endpoint: request.endpoint,
         })
+    }
+
+    /// Sends a GET and decodes its JSON. An answer that does not decode (a body cut off in
+    /// transit) is dropped from the conditional cache and fetched again, twice at most.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        request: &Request,
+    ) -> Result<(T, Response), GitHubError> {
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let response = self.send(request).await?;
+            match response.json::<T>() {
+                Ok(value) => return Ok((value, response)),
+                Err(e) => {
+                    self.forget_answer(request);
+                    if attempts >= 3 || request.method != Method::GET {
+                        return Err(e);
+                    }
+                    self.metrics.github_retry("malformed");
+                    tracing::debug!(endpoint = request.endpoint, error = %e, "undecodable answer; reading again");
+                    tokio::time::sleep(backoff(attempts)).await;
+                }
+            }
+        }
+    }
+
+    fn cache_key(request: &Request) -> String {
+        match request.auth {
+            Auth::App => format!("app:{}", request.path),
+            Auth::Installation(id) => format!("{id}:{}", request.path),
+        }
+    }
+
+    /// Drops the kept answer to one request.
+    fn forget_answer(&self, request: &Request) {
+        let key = GitHub::cache_key(request);
+        if let Ok(mut c) = self.conditional.lock() {
+            if let Some((_, b)) = c.entries.remove(&key) {
+                c.bytes -= b.len();
+                c.order.retain(|o| o != &key);
+            }
+        }
     }
 
     /// Forgets every kept answer whose path starts with `prefix`, for every installation

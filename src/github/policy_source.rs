@@ -115,13 +115,12 @@ async fn fetch(
         ),
     )
     .conditional();
-    let response = match gh.send(&request).await {
+    let (value, response) = match gh.get_json::<serde_json::Value>(&request).await {
         Ok(r) => r,
         Err(e) if e.is_not_found() => return Ok(PolicyLookup::Missing),
         Err(e) => return Err(e),
     };
     let origin = path.to_string();
-    let value: serde_json::Value = response.json()?;
     if value.is_array() {
         return Ok(invalid(
             origin,

@@ -31,13 +31,13 @@ pub async fn pull_request(
     number: u64,
 ) -> Result<PullRequest, GitHubError> {
     let path = format!("{}/pulls/{number}", repo.api_path());
-    gh.send(&Request::get(
+    let request = Request::get(
         Auth::Installation(installation),
         "GET /repos/{owner}/{repo}/pulls/{number}",
         path,
-    ))
-    .await?
-    .json()
+    )
+    .conditional();
+    Ok(gh.get_json(&request).await?.0)
 }
 
 /// Fetches files, reviews and commits at once. Read after the PR object, so they are at
@@ -58,23 +58,29 @@ pub async fn contents(
     let (files, reviews, commits) = tokio::join!(
         pages::<PullFile>(
             gh,
-            installation,
-            "GET /repos/{owner}/{repo}/pulls/{number}/files",
-            format!("{base}/files"),
+            Listing::new(
+                installation,
+                "GET /repos/{owner}/{repo}/pulls/{number}/files",
+                format!("{base}/files")
+            ),
             file_pages
         ),
         pages::<PullReview>(
             gh,
-            installation,
-            "GET /repos/{owner}/{repo}/pulls/{number}/reviews",
-            format!("{base}/reviews"),
+            Listing::new(
+                installation,
+                "GET /repos/{owner}/{repo}/pulls/{number}/reviews",
+                format!("{base}/reviews")
+            ),
             1
         ),
         pages::<PullCommit>(
             gh,
-            installation,
-            "GET /repos/{owner}/{repo}/pulls/{number}/commits",
-            format!("{base}/commits"),
+            Listing::new(
+                installation,
+                "GET /repos/{owner}/{repo}/pulls/{number}/commits",
+                format!("{base}/commits")
+            ),
             1
         ),
     );
@@ -92,59 +98,99 @@ pub async fn contents(
     })
 }
 
+/// A paginated list on GitHub.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub auth: Auth,
+    /// Route template, for metrics and messages.
+    pub endpoint: &'static str,
+    /// Path and query without `per_page`/`page`.
+    pub path: String,
+    /// For lists wrapped in an object (`{"repositories": [...]}`), the field holding them.
+    pub field: Option<&'static str>,
+}
+
+impl Listing {
+    pub fn new(installation: u64, endpoint: &'static str, path: String) -> Listing {
+        Listing {
+            auth: Auth::Installation(installation),
+            endpoint,
+            path,
+            field: None,
+        }
+    }
+
+    fn page(&self, page: u64) -> Request {
+        let sep = if self.path.contains('?') { '&' } else { '?' };
+        Request::get(
+            self.auth,
+            self.endpoint,
+            format!("{}{sep}per_page={PER_PAGE}&page={page}", self.path),
+        )
+        .conditional()
+    }
+}
+
+/// One page: its items, and whether GitHub's `Link` header announces another.
+async fn page<T: DeserializeOwned>(
+    gh: &GitHub,
+    listing: &Listing,
+    number: u64,
+) -> Result<(Vec<T>, bool), GitHubError> {
+    let request = listing.page(number);
+    let (items, response) = match listing.field {
+        None => gh.get_json::<Vec<T>>(&request).await?,
+        Some(field) => {
+            let (mut value, response) = gh.get_json::<serde_json::Value>(&request).await?;
+            let items = serde_json::from_value(value[field].take()).map_err(|e| {
+                GitHubError::Malformed {
+                    endpoint: listing.endpoint,
+                    detail: format!("`{field}`: {e}"),
+                }
+            })?;
+            (items, response)
+        }
+    };
+    let next = response.has_next_page() && !items.is_empty();
+    Ok((items, next))
+}
+
 /// Reads a paginated list with conditional requests (an unchanged page costs no quota):
-/// pages `1..=expected` at once (when the size is known up front),
-/// then further pages one by one for as long as GitHub's `Link` header announces a next one.
-/// Pages are requested by number on the relative route, never by following `Link` URLs,
-/// which may point at another host.
+/// pages `1..=expected` at once (when the size is known up front), then further pages one by
+/// one for as long as GitHub's `Link` header announces a next one. Pages are requested by
+/// number on the relative route, never by following `Link` URLs, which may point at another
+/// host.
 pub async fn pages<T: DeserializeOwned + Send + 'static>(
     gh: &Arc<GitHub>,
-    installation: u64,
-    endpoint: &'static str,
-    path: String,
+    listing: Listing,
     expected: u64,
 ) -> Result<Vec<T>, GitHubError> {
-    let page_path = |page: u64| {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        format!("{path}{sep}per_page={PER_PAGE}&page={page}")
-    };
+    let listing = Arc::new(listing);
     let mut set = JoinSet::new();
-    for page in 1..=expected.max(1) {
-        let gh = gh.clone();
-        let request =
-            Request::get(Auth::Installation(installation), endpoint, page_path(page)).conditional();
-        set.spawn(async move { (page, gh.send(&request).await) });
+    for number in 1..=expected.max(1) {
+        let (gh, listing) = (gh.clone(), listing.clone());
+        set.spawn(async move { (number, page::<T>(&gh, &listing, number).await) });
     }
     let mut results: Vec<(u64, Vec<T>, bool)> = Vec::new();
     while let Some(joined) = set.join_next().await {
-        let (page, response) = joined.map_err(|e| GitHubError::Malformed {
-            endpoint,
+        let (number, result) = joined.map_err(|e| GitHubError::Malformed {
+            endpoint: listing.endpoint,
             detail: format!("task failed: {e}"),
         })?;
-        let response = response?;
-        let items: Vec<T> = response.json()?;
-        results.push((page, items, response.has_next_page()));
+        let (items, next) = result?;
+        results.push((number, items, next));
     }
-    results.sort_by_key(|(page, _, _)| *page);
-    let mut more = results
-        .last()
-        .is_some_and(|(_, items, next)| *next && !items.is_empty());
-    let mut page = results.len() as u64;
+    results.sort_by_key(|(number, _, _)| *number);
+    let mut more = results.last().is_some_and(|(_, _, next)| *next);
+    let mut number = results.len() as u64;
     let mut out: Vec<T> = results
         .into_iter()
         .flat_map(|(_, items, _)| items)
         .collect();
     while more {
-        page += 1;
-        let response = gh
-            .send(&Request::get(
-                Auth::Installation(installation),
-                endpoint,
-                page_path(page),
-            ))
-            .await?;
-        let items: Vec<T> = response.json()?;
-        more = response.has_next_page() && !items.is_empty();
+        number += 1;
+        let (items, next) = page::<T>(gh, &listing, number).await?;
+        more = next;
         out.extend(items);
     }
     Ok(out)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::client::{GitHub, GitHubError, encode};
 use super::coalesce::Coalesced;
-use super::pulls::pages;
+use super::pulls::{Listing, pages};
 use super::types::User;
 use crate::policy::TeamRef;
 
@@ -56,9 +56,11 @@ pub async fn members(
         .get(&team.key(), || async {
             match pages::<User>(
                 gh,
-                installation,
-                "GET /orgs/{org}/teams/{team_slug}/members",
-                path,
+                Listing::new(
+                    installation,
+                    "GET /orgs/{org}/teams/{team_slug}/members",
+                    path,
+                ),
                 1,
             )
             .await

@@ -30,6 +30,8 @@ pub struct PullRequest {
     pub changed_files: Option<u64>,
     #[serde(default)]
     pub commits: Option<u64>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
 }
 
 /// `GET /repos/{owner}/{repo}/pulls/{number}/files`.
@@ -90,6 +92,8 @@ pub struct CheckRun {
     pub conclusion: Option<String>,
     #[serde(default)]
     pub app: Option<App>,
+    #[serde(default)]
+    pub external_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -85,6 +85,22 @@ pub async fn start(config: Config) -> Result<Running, String> {
     for _ in 0..config.workers {
         workers.spawn(app.clone().work());
     }
+    // Level-triggered backstop: a sweep at start-up, then on the interval.
+    let reconciler = (!config.reconcile_interval.is_zero()).then(|| {
+        let (app, interval, share) = (app.clone(), config.reconcile_interval, config.reconcile_quota_share);
+        tokio::spawn(async move {
+            loop {
+                match app.reconcile(share).await {
+                    Ok(sweep) => app.metrics.reconcile_sweep(true, sweep.queued),
+                    Err(e) => {
+                        app.metrics.reconcile_sweep(false, 0);
+                        tracing::warn!(error = %e, "reconciliation sweep failed; trying again at the next interval");
+                    }
+                }
+                tokio::time::sleep(interval).await;
+            }
+        })
+    });
     let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
     let router = router::router(state.clone());
     let serve_state = state.clone();
@@ -103,6 +119,9 @@ pub async fn start(config: Config) -> Result<Running, String> {
             .await
         {
             tracing::error!(error = %e, "server error");
+        }
+        if let Some(r) = reconciler {
+            r.abort();
         }
         queue.close();
         let drained = tokio::time::timeout(grace, async {

@@ -62,6 +62,8 @@ pub fn test_env(fake: &FakeGitHub) -> Vec<(String, String)> {
         ("REVIEWGATE_GITHUB_RETRY_DEADLINE_SECS", "15".to_string()),
         ("REVIEWGATE_WORKERS", "4".to_string()),
         ("REVIEWGATE_SHUTDOWN_GRACE_SECS", "5".to_string()),
+        // Sweeps are tested on their own; elsewhere they would add requests tests count.
+        ("REVIEWGATE_RECONCILE_INTERVAL", "0".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -1,0 +1,195 @@
+//! Level-triggered reconciliation: walk every installation, repository and open PR, and
+//! evaluate the PRs whose check run does not reflect their current state. Run at start-up and
+//! on an interval, it brings every open PR right without any webhook — after a crash with
+//! work in flight, a lost delivery, or a GitHub outage that outlasted the retries.
+//!
+//! A PR is evaluated when its head commit has no check run of ours, or the run's `external_id`
+//! says it was written under another policy blob or another PR `updated_at` (which moves on
+//! pushes, reviews and dismissals). Comparing recorded values, not times, keeps clock skew
+//! between the App and GitHub out of it.
+
+use std::time::Duration;
+
+use super::App;
+use super::jobs::{Job, PrRef};
+use crate::github::checks;
+use crate::github::client::Auth;
+use crate::github::policy_source::{self, PolicyLookup};
+use crate::github::pulls::{Listing, pages};
+use crate::github::types::{Installation, PullRequest, Repository};
+use crate::github::{GitHubError, RepoName};
+
+/// GitHub requests an evaluation is assumed to cost, for the sweep's quota budget.
+const EVALUATION_COST: u64 = 8;
+
+/// What a sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Sweep {
+    pub installations: usize,
+    pub repositories: usize,
+    pub pull_requests: usize,
+    /// PRs queued for evaluation.
+    pub queued: usize,
+    /// Installations where the sweep stopped early to stay within its share of the quota.
+    pub stopped_for_quota: usize,
+}
+
+/// Requests spent and allowed for one installation.
+struct Budget {
+    spent: u64,
+    allowed: u64,
+}
+
+impl Budget {
+    fn spend(&mut self, n: u64) -> bool {
+        self.spent += n;
+        self.spent <= self.allowed
+    }
+}
+
+impl App {
+    /// One sweep over every installation. `quota_share` is the largest part (0–1) of each
+    /// installation's remaining rate-limit quota the sweep may spend, evaluations included.
+    pub async fn reconcile(&self, quota_share: f64) -> Result<Sweep, GitHubError> {
+        let mut sweep = Sweep::default();
+        let listing = Listing {
+            auth: Auth::App,
+            endpoint: "GET /app/installations",
+            path: "/app/installations".into(),
+            field: None,
+        };
+        let installations: Vec<Installation> = pages(&self.github, listing, 1).await?;
+        for installation in installations {
+            sweep.installations += 1;
+            if let Err(e) = self
+                .reconcile_installation(installation.id, quota_share, &mut sweep)
+                .await
+            {
+                tracing::warn!(installation = installation.id, error = %e, "reconciliation of an installation failed");
+            }
+        }
+        tracing::info!(?sweep, "reconciliation sweep done");
+        Ok(sweep)
+    }
+
+    async fn reconcile_installation(
+        &self,
+        inst: u64,
+        quota_share: f64,
+        sweep: &mut Sweep,
+    ) -> Result<(), GitHubError> {
+        let listing = Listing {
+            auth: Auth::Installation(inst),
+            endpoint: "GET /installation/repositories",
+            path: "/installation/repositories".into(),
+            field: Some("repositories"),
+        };
+        let repositories: Vec<Repository> = pages(&self.github, listing, 1).await?;
+        // The listing's answer carried the installation's remaining quota.
+        let remaining = self.metrics.rate_limit_of(inst).unwrap_or(5000);
+        let mut budget = Budget {
+            spent: 1,
+            allowed: (remaining as f64 * quota_share) as u64,
+        };
+        for repo in repositories.iter().filter(|r| !r.archived) {
+            let Some(name) = RepoName::parse(&repo.full_name) else {
+                continue;
+            };
+            sweep.repositories += 1;
+            if !self
+                .reconcile_repository(inst, &name, &mut budget, sweep)
+                .await?
+            {
+                sweep.stopped_for_quota += 1;
+                tracing::warn!(
+                    installation = inst,
+                    spent = budget.spent,
+                    allowed = budget.allowed,
+                    "sweep stopped to stay within its share of the rate limit"
+                );
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns false when the budget ran out.
+    async fn reconcile_repository(
+        &self,
+        inst: u64,
+        repo: &RepoName,
+        budget: &mut Budget,
+        sweep: &mut Sweep,
+    ) -> Result<bool, GitHubError> {
+        let listing = Listing::new(
+            inst,
+            "GET /repos/{owner}/{repo}/pulls",
+            format!("{}/pulls?state=open", repo.api_path()),
+        );
+        let open: Vec<PullRequest> = pages(&self.github, listing, 1).await?;
+        if !budget.spend(1 + open.len() as u64 / 100) {
+            return Ok(false);
+        }
+        for pr in open {
+            sweep.pull_requests += 1;
+            let lookup = policy_source::load(
+                &self.github,
+                &self.policies,
+                inst,
+                repo,
+                &pr.base.ref_name,
+                &self.policy_path,
+            )
+            .await?;
+            let expected = match lookup {
+                PolicyLookup::Missing => continue,
+                PolicyLookup::Found { blob_sha, .. } => {
+                    checks::state_id(&blob_sha, pr.updated_at.as_deref())
+                }
+            };
+            let run =
+                checks::find(&self.github, inst, repo, &pr.head.sha, &self.check_name).await?;
+            if !budget.spend(1) {
+                return Ok(false);
+            }
+            let current = run.as_ref().is_some_and(|run| {
+                run.status == "completed" && run.external_id.as_deref() == Some(expected.as_str())
+            });
+            if !current {
+                if !budget.spend(EVALUATION_COST) {
+                    return Ok(false);
+                }
+                let pr_ref = PrRef {
+                    installation: inst,
+                    repo: repo.clone(),
+                    number: pr.number,
+                };
+                self.queue.push_internal(
+                    Job::Pr {
+                        pr: pr_ref,
+                        head_sha: Some(pr.head.sha.clone()),
+                    },
+                    Duration::ZERO,
+                );
+                sweep.queued += 1;
+            }
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_stop_at_their_allowance() {
+        let mut b = Budget {
+            spent: 0,
+            allowed: 10,
+        };
+        assert!(b.spend(8));
+        assert!(b.spend(2));
+        assert!(!b.spend(1));
+    }
+}
