@@ -13,85 +13,14 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use support::fake_github::{FakeGitHub, FileSpec, PrSpec, test_fixture};
 use support::harness::{APP_ID, INSTALLATION, POLICY, POLICY_PATH, REPO, SECRET};
+use support::process::ServerProcess;
 use support::webhooks;
-
-/// The real binary, started as its own process so its memory is its own.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    async fn start(fake: &FakeGitHub) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let key = format!(
-            "{}/tests/fixtures/test-app-key.pem",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let child = Command::new(env!("CARGO_BIN_EXE_reviewgate"))
-            .arg("serve")
-            .env_clear()
-            .env("REVIEWGATE_APP_ID", APP_ID.to_string())
-            .env("REVIEWGATE_PRIVATE_KEY_PATH", key)
-            .env("REVIEWGATE_WEBHOOK_SECRET", SECRET)
-            .env("REVIEWGATE_GITHUB_API_URL", fake.url())
-            .env("REVIEWGATE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("REVIEWGATE_RECONCILE_INTERVAL", "0")
-            .env("REVIEWGATE_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start reviewgate serve");
-        let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(r) = http.get(format!("{url}/readyz")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "server did not become ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Server { child, url }
-    }
-
-    /// `VmRSS` and `VmHWM` (peak RSS: what `/usr/bin/time -v` reports as "Maximum resident
-    /// set size") of the server process, in KiB.
-    fn memory_kib(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
-    }
-
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
 
 async fn world(prs: usize, latency: Duration) -> (FakeGitHub, Vec<u64>) {
     let fake = FakeGitHub::start(APP_ID, &test_fixture("test-app-key.pub.pem")).await;
@@ -141,7 +70,7 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 async fn idle() {
     let (fake, _) = world(1, Duration::ZERO).await;
-    let server = Server::start(&fake).await;
+    let server = ServerProcess::start(&fake, &[("REVIEWGATE_RECONCILE_INTERVAL", "0")]).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss, _) = server.memory_kib();
     println!("idle: RSS {:.1} MiB (target < 25 MiB)", rss as f64 / 1024.0);
@@ -153,7 +82,7 @@ async fn ingest() {
     const CONNECTIONS: usize = 32;
     const SECONDS: u64 = 5;
     let (fake, numbers) = world(PRS, Duration::from_millis(100)).await;
-    let server = Server::start(&fake).await;
+    let server = ServerProcess::start(&fake, &[("REVIEWGATE_RECONCILE_INTERVAL", "0")]).await;
     let deliveries: Arc<Vec<_>> = Arc::new(
         numbers
             .iter()
@@ -240,7 +169,7 @@ async fn ingest() {
 async fn burst() {
     const PRS: usize = 500;
     let (fake, numbers) = world(PRS, Duration::from_millis(50)).await;
-    let server = Server::start(&fake).await;
+    let server = ServerProcess::start(&fake, &[("REVIEWGATE_RECONCILE_INTERVAL", "0")]).await;
     let deliveries: Vec<_> = numbers
         .iter()
         .map(|n| {

@@ -235,8 +235,8 @@ impl App {
     ) -> Result<Outcome, GitHubError> {
         let gh = &self.github;
         let (inst, repo) = (pr_ref.installation, &pr_ref.repo);
-        let pr = match pulls::pull_request(gh, inst, repo, pr_ref.number).await {
-            Ok(pr) => pr,
+        let (pr, read_at) = match pulls::pull_request(gh, inst, repo, pr_ref.number).await {
+            Ok(read) => read,
             Err(e) if e.is_not_found() => {
                 tracing::info!(
                     "pull request not found (deleted, or the App lost access); nothing to do"
@@ -388,7 +388,18 @@ impl App {
             check_output::verdict(&verdict, merge_group_sha.map(|_| pr.number))
         };
         output.policy_sha = Some(policy_sha);
-        output.pr_updated_at = pr.updated_at.clone();
+        // GitHub's timestamps have whole seconds, so a change in the same second as this read
+        // leaves `updated_at` as it is. Record it only when it is at least 2 s older than the
+        // read (both by GitHub's clock); otherwise the next sweep evaluates the PR once more.
+        let updated = pr
+            .updated_at
+            .as_deref()
+            .and_then(crate::github::time::parse_rfc3339);
+        if let (Some(read_at), Some(updated)) = (read_at, updated) {
+            if read_at >= updated + 2 {
+                output.pr_updated_at = pr.updated_at.clone();
+            }
+        }
         let approved = output.conclusion == "success";
         self.write(inst, repo, &report_sha, &output).await?;
         Ok(if approved {

@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::Method;
 use serde_json::json;
@@ -176,7 +175,7 @@ async fn create(
         "head_sha": sha,
         "status": "completed",
         "conclusion": output.conclusion,
-        "completed_at": now_rfc3339(),
+        "completed_at": super::time::now_rfc3339(),
         "external_id": output.external_id(),
         "output": { "title": output.title, "summary": output.summary },
     });
@@ -212,7 +211,7 @@ async fn update(
         "status": "completed",
         "external_id": output.external_id(),
         "conclusion": output.conclusion,
-        "completed_at": now_rfc3339(),
+        "completed_at": super::time::now_rfc3339(),
         "output": { "title": output.title, "summary": output.summary },
     });
     let request = Request {
@@ -224,46 +223,4 @@ async fn update(
         conditional: false,
     };
     gh.send(&request).await.map(|_| ())
-}
-
-/// The current time as RFC 3339 (`2026-11-30T23:10:00Z`).
-pub fn now_rfc3339() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    rfc3339(secs)
-}
-
-fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_796_083_200 + 3661), "2026-12-01T01:01:01Z");
-    }
 }

@@ -138,6 +138,11 @@ impl Response {
         })
     }
 
+    /// GitHub's clock at the time of the answer (`Date` header), as Unix seconds.
+    pub fn server_time(&self) -> Option<u64> {
+        super::time::parse_http_date(self.headers.get(http::header::DATE)?.to_str().ok()?)
+    }
+
     /// Whether the `Link` header announces a next page.
     pub fn has_next_page(&self) -> bool {
         self.headers
@@ -234,7 +239,8 @@ impl GitHub {
             .map_err(|e| format!("invalid GitHub API URL: {e}"))?
             .app(AppId(settings.app_id), key)
             .set_connect_timeout(Some(settings.timeout))
-            .set_read_timeout(Some(settings.timeout))
+            // No read timeout: each exchange has its own deadline in `attempt`, which can
+            // tell a timeout from a connection failure (and counts them apart).
             .build()
             .map_err(|e| format!("cannot build the GitHub client: {e}"))?;
         let conditional = ConditionalCache {

@@ -8,6 +8,7 @@ pub mod coalesce;
 pub mod policy_source;
 pub mod pulls;
 pub mod teams;
+pub mod time;
 pub mod types;
 
 pub use client::{Auth, ClientSettings, GitHub, GitHubError, Request, Response};

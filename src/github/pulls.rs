@@ -24,12 +24,13 @@ pub struct PullContents {
     pub commits: Vec<Commit>,
 }
 
+/// The PR, and GitHub's clock when it answered (from the `Date` header).
 pub async fn pull_request(
     gh: &GitHub,
     installation: u64,
     repo: &RepoName,
     number: u64,
-) -> Result<PullRequest, GitHubError> {
+) -> Result<(PullRequest, Option<u64>), GitHubError> {
     let path = format!("{}/pulls/{number}", repo.api_path());
     let request = Request::get(
         Auth::Installation(installation),
@@ -37,7 +38,8 @@ pub async fn pull_request(
         path,
     )
     .conditional();
-    Ok(gh.get_json(&request).await?.0)
+    let (pr, response) = gh.get_json(&request).await?;
+    Ok((pr, response.server_time()))
 }
 
 /// Fetches files, reviews and commits at once. Read after the PR object, so they are at

@@ -8,4 +8,5 @@
 
 pub mod fake_github;
 pub mod harness;
+pub mod process;
 pub mod webhooks;

@@ -1,0 +1,119 @@
+//! The real `reviewgate serve` binary as a child process, for tests and benches that need
+//! its own memory figures or must kill it (`kill -9`) and start it again.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::fake_github::FakeGitHub;
+use super::harness::{APP_ID, SECRET};
+
+pub struct ServerProcess {
+    child: Child,
+    pub url: String,
+    pub port: u16,
+}
+
+impl ServerProcess {
+    /// Starts the binary against `fake` with the harness's credentials, `env` on top (set
+    /// `REVIEWGATE_LISTEN` there to reuse a port), and waits until it is ready.
+    pub async fn start(fake: &FakeGitHub, env: &[(&str, &str)]) -> ServerProcess {
+        let port = match env.iter().find(|(k, _)| *k == "REVIEWGATE_LISTEN") {
+            Some((_, v)) => v
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("port in REVIEWGATE_LISTEN"),
+            None => std::net::TcpListener::bind("127.0.0.1:0")
+                .expect("port")
+                .local_addr()
+                .expect("addr")
+                .port(),
+        };
+        let key = format!(
+            "{}/tests/fixtures/test-app-key.pem",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_reviewgate"));
+        cmd.arg("serve")
+            .env_clear()
+            .env("REVIEWGATE_APP_ID", APP_ID.to_string())
+            .env("REVIEWGATE_PRIVATE_KEY_PATH", key)
+            .env("REVIEWGATE_WEBHOOK_SECRET", SECRET)
+            .env("REVIEWGATE_GITHUB_API_URL", fake.url())
+            .env("REVIEWGATE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("REVIEWGATE_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start reviewgate serve");
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = http.get(format!("{url}/readyz")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        ServerProcess { child, url, port }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `VmRSS` and `VmHWM` (peak RSS: what `/usr/bin/time -v` reports as "Maximum resident
+    /// set size") of the process, in KiB.
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// SIGTERM, and wait for the graceful exit.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Delivers a signed webhook.
+    pub async fn deliver(&self, event: &str, payload: &serde_json::Value) -> u16 {
+        let body = serde_json::to_vec(payload).expect("json");
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/webhook", self.url))
+            .body(body.clone());
+        for (k, v) in super::webhooks::delivery_headers(event, SECRET, &body) {
+            req = req.header(k, v);
+        }
+        req.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
