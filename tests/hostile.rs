@@ -1442,3 +1442,65 @@ fn a_policy_at_the_glob_limit_compiles_quickly() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
+
+/// Group counts at the top of the range the loader accepts, on groups with a team (so the
+/// loader cannot tell they are unreachable).
+const HUGE_REQUIRE_POLICY: &str = r#"
+version = 1
+default_level = "standard"
+policy_owners = "leads"
+
+[groups]
+leads = ["@acme/tech-leads"]
+seniors = ["@acme/senior-engineers"]
+payments = ["@acme/payments"]
+
+[levels.standard]
+approvals = 1
+require = { seniors = 4294967295, payments = 4294967295 }
+"#;
+
+#[test]
+#[ignore = "bug: src/evaluate/verdict.rs `title` (line ~185) sums missing group approvals in a u32 (`group_missing_total += missing`); a policy the loader accepts with `require = { seniors = 4294967295, payments = 4294967295 }` (groups with teams) overflows it: a panic in debug builds, a wrapped total (wrong title) in release"]
+fn counts_at_the_top_of_the_accepted_range_do_not_overflow() {
+    let policy = Policy::parse(HUGE_REQUIRE_POLICY, "p.toml").expect("the loader accepts it");
+    let snapshot = Snapshot::from_json(
+        r#"{"author":"zed","head_sha":"h","files":[{"path":"src/lib.rs"}],"reviews":[]}"#,
+        "pr.json",
+    )
+    .expect("snapshot");
+    let verdict = reviewgate::evaluate::evaluate(&policy, &snapshot, POLICY_PATH);
+    assert!(!verdict.approved);
+    assert!(
+        verdict
+            .title
+            .contains("4294967295 more approvals from payments"),
+        "{}",
+        verdict.title
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: an evaluation that panics (here the u32 overflow in src/evaluate/verdict.rs `title`, debug build) kills its worker task: src/app/mod.rs `App::work` has no catch_unwind and src/server/mod.rs never respawns workers, so `queue.done` is never called, the PR's queue entry stays Running forever, later events for it only coalesce, and no check run is ever written"]
+async fn a_panicking_evaluation_does_not_wedge_the_pr() {
+    let fake = fake_world().await;
+    fake.set_file(REPO, "main", POLICY_PATH, HUGE_REQUIRE_POLICY);
+    let h = Harness::with(fake, &[("REVIEWGATE_WORKERS", "1")]).await;
+    let n = h.fake.open_pr(REPO, pr("zed", &["src/lib.rs"]));
+    let event = webhooks::pull_request_event("opened", &h.fake, REPO, n, INSTALLATION);
+    assert_eq!(h.deliver("pull_request", &event).await.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !h.server.state.app.queue.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        h.server.state.app.queue.is_empty(),
+        "the PR's job is still queued or running 10 s later"
+    );
+    let run = h.fake.latest_check_run(REPO, &h.head_sha(n), CHECK);
+    assert_eq!(
+        run.and_then(|r| r.conclusion).as_deref(),
+        Some("failure"),
+        "an unapproved PR gets a failing check, never none"
+    );
+}
