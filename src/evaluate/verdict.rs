@@ -182,7 +182,7 @@ pub(crate) fn title(
         let have = group_have.get(group).copied().unwrap_or(0);
         if *needed > have {
             let missing = needed - have;
-            group_missing_total += missing;
+            group_missing_total = group_missing_total.saturating_add(missing);
             shortfalls.push(format!(
                 "{} more approval{} from {group}",
                 missing,

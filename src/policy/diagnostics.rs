@@ -66,9 +66,19 @@ impl<'a> LineIndex<'a> {
         Diagnostic {
             line,
             column,
-            message: message.into(),
+            message: one_line(&message.into()),
         }
     }
+}
+
+/// Messages quote names and values from the policy, which may hold line breaks or other
+/// control characters; each diagnostic must stay one `file:line:column: message` line, so
+/// those are shown escaped (`\n`).
+pub(crate) fn one_line(message: &str) -> String {
+    if !message.chars().any(char::is_control) {
+        return message.to_string();
+    }
+    message.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 #[cfg(test)]
@@ -86,6 +96,13 @@ mod tests {
         assert_eq!(idx.position(11), (3, 1));
         assert_eq!(idx.position(12), (4, 1));
         assert_eq!(idx.position(999), (4, 2));
+    }
+
+    #[test]
+    fn messages_stay_on_one_line() {
+        let idx = LineIndex::new("x");
+        let d = idx.diagnostic(&(0..0), "the string \"a\nb\tc\"");
+        assert_eq!(d.message, "the string \"a\\nb\\tc\"");
     }
 
     #[test]

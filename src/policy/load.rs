@@ -13,7 +13,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diagnostics::{Diagnostic, LineIndex};
-use super::limits::{MAX_GLOB_LEN, MAX_PATTERNS, MAX_POLICY_BYTES};
+use super::limits::{MAX_COUNT, MAX_DIAGNOSTICS, MAX_GLOB_LEN, MAX_PATTERNS, MAX_POLICY_BYTES};
 use super::matcher::{PathMatcher, compile_glob};
 use super::{Group, Level, Member, POLICY_VERSION, PathRule, Policy, Settings, TeamRef};
 
@@ -63,6 +63,7 @@ pub(super) fn load(text: &str) -> Result<Policy, Vec<Diagnostic>> {
             .collect();
         diagnostics.sort_by_key(|d| (d.line, d.column));
         diagnostics.dedup();
+        cap(&mut diagnostics);
         return Err(diagnostics);
     }
     let mut loader = Loader {
@@ -77,6 +78,7 @@ pub(super) fn load(text: &str) -> Result<Policy, Vec<Diagnostic>> {
         _ => {
             errors.sort_by_key(|d| (d.line, d.column));
             errors.dedup();
+            cap(&mut errors);
             if errors.is_empty() {
                 // Unreachable by construction, but never hand back a policy we could not build.
                 errors.push(Diagnostic {
@@ -87,6 +89,21 @@ pub(super) fn load(text: &str) -> Result<Policy, Vec<Diagnostic>> {
             }
             Err(errors)
         }
+    }
+}
+
+/// Keeps the first [`MAX_DIAGNOSTICS`] problems and says how many more there were: a file of
+/// 60,000 typos needs fixing in rounds anyway, and the report must stay readable.
+fn cap(diagnostics: &mut Vec<Diagnostic>) {
+    if diagnostics.len() > MAX_DIAGNOSTICS {
+        let more = diagnostics.len() - MAX_DIAGNOSTICS;
+        diagnostics.truncate(MAX_DIAGNOSTICS);
+        let last = diagnostics.last().map_or((1, 1), |d| (d.line, d.column));
+        diagnostics.push(Diagnostic {
+            line: last.0,
+            column: last.1,
+            message: format!("… and {more} more problems not listed; fix these first"),
+        });
     }
 }
 
@@ -295,13 +312,11 @@ impl Loader<'_> {
                 self.error(&v.span(), format!("{what} must be at least 1, not {n}"));
                 None
             }
-            Some(n) => match u32::try_from(n) {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    self.error(&v.span(), format!("{what} is too large: {n}"));
-                    None
-                }
-            },
+            Some(n) if n > i64::from(MAX_COUNT) => {
+                self.error(&v.span(), format!("{what} is {n}; counts above {MAX_COUNT} are certainly a mistake"));
+                None
+            }
+            Some(n) => u32::try_from(n).ok(),
             None => {
                 self.error(
                     &v.span(),
@@ -598,7 +613,11 @@ impl Loader<'_> {
             Err(e) => {
                 self.error(
                     &(0..0),
-                    format!("the policy's globs could not be compiled together: {e}"),
+                    format!(
+                        "the policy's globs are too complex to match together ({e}); \
+                         use fewer `{{…}}` alternations, `[…]` classes and wildcards per glob, \
+                         or split long globs into several simpler ones"
+                    ),
                 );
                 return None;
             }

@@ -23,10 +23,17 @@ pub const DEFAULT_POLICY_PATH: &str = ".github/review-policy.toml";
 pub mod limits {
     /// Largest policy file accepted, in bytes.
     pub const MAX_POLICY_BYTES: usize = 1024 * 1024;
-    /// Most glob patterns (`match` and `except` together) in one policy.
-    pub const MAX_PATTERNS: usize = 20_000;
+    /// Most glob patterns (`match` and `except` together) in one policy: 500 entries with 8
+    /// globs each. Compiling is roughly linear in the number of globs; this keeps a policy's
+    /// compile well under a second in release builds.
+    pub const MAX_PATTERNS: usize = 4_000;
     /// Longest single glob pattern, in bytes.
     pub const MAX_GLOB_LEN: usize = 1024;
+    /// Largest approval count: more people than any organisation has; larger counts are
+    /// certainly mistakes (and would overflow sums).
+    pub const MAX_COUNT: u32 = 10_000;
+    /// Most problems listed for one file; past this, one line says how many more there are.
+    pub const MAX_DIAGNOSTICS: usize = 100;
 }
 
 /// A validated, compiled review policy.

@@ -117,8 +117,10 @@ impl Snapshot {
     pub fn from_json(text: &str, origin: &str) -> Result<Snapshot, SnapshotError> {
         let snapshot: Snapshot = serde_json::from_str(text).map_err(|e| SnapshotError {
             origin: origin.to_string(),
-            line: e.line(),
-            column: e.column(),
+            // serde_json counts columns from 0 at the start of a line (an empty input, or
+            // EOF right after a newline); positions here are 1-based.
+            line: e.line().max(1),
+            column: e.column().max(1),
             message: strip_position(&e.to_string()),
         })?;
         snapshot.check().map_err(|message| SnapshotError {
