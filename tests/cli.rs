@@ -403,3 +403,75 @@ fn serve_refuses_to_start_with_one_line_naming_the_setting() {
         );
     }
 }
+
+/// A log line written by the server's worker threads must not wait on the main thread:
+/// an unsigned delivery (which logs a warning) is answered, and so is everything after it.
+#[test]
+fn the_served_binary_keeps_answering_after_it_logs() {
+    use std::io::{Read, Write};
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/test-app-key.pem"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = bin()
+        .arg("serve")
+        .env("REVIEWGATE_APP_ID", "12")
+        .env("REVIEWGATE_PRIVATE_KEY_PATH", key)
+        .env("REVIEWGATE_WEBHOOK_SECRET", "s3cret")
+        .env("REVIEWGATE_GITHUB_API_URL", "http://127.0.0.1:9")
+        .env("REVIEWGATE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("REVIEWGATE_RECONCILE_INTERVAL", "0")
+        .env("REVIEWGATE_LOG", "debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let request = |raw: &str| -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .unwrap();
+                s.write_all(raw.as_bytes()).unwrap();
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                return out;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server never listened"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let unsigned = request(
+        "POST /webhook HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-github-event: push\r\nContent-Length: 2\r\n\r\n{}",
+    );
+    assert!(unsigned.starts_with("HTTP/1.1 401"), "{unsigned}");
+    for _ in 0..3 {
+        let health = request("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    }
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let status = child.wait().expect("exit");
+    assert!(
+        status.success(),
+        "SIGTERM ends the server cleanly: {status}"
+    );
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(logs.contains("missing or wrong signature"), "{logs}");
+}

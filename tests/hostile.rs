@@ -1462,7 +1462,9 @@ require = { seniors = 10000, payments = 10000 }
 #[test]
 fn counts_beyond_any_organisation_are_rejected() {
     let text = HUGE_REQUIRE_POLICY.replace("10000", "4294967295");
-    let err = Policy::parse(&text, "p.toml").expect_err("rejected").to_string();
+    let err = Policy::parse(&text, "p.toml")
+        .expect_err("rejected")
+        .to_string();
     assert!(err.contains("p.toml:13:23: the count for group `seniors` in [levels.standard] is 4294967295; counts above 10000"), "{err}");
 }
 
@@ -1477,9 +1479,7 @@ fn counts_at_the_top_of_the_accepted_range_do_not_overflow() {
     let verdict = reviewgate::evaluate::evaluate(&policy, &snapshot, POLICY_PATH);
     assert!(!verdict.approved);
     assert!(
-        verdict
-            .title
-            .contains("10000 more approvals from payments"),
+        verdict.title.contains("10000 more approvals from payments"),
         "{}",
         verdict.title
     );

@@ -597,12 +597,11 @@ fn config_debug_prints_no_secret() {
 }
 
 #[test]
-#[ignore = "bug: src/github/client.rs `ClientSettings` (line 154) derives Debug and holds the App's private key as a plain `pub private_key_pem: String` (src/server/mod.rs line 53 copies it out of the SecretString), so `format!(\"{:?}\", settings)` prints the whole PEM; one `tracing::debug!(?settings)` would log the key"]
 fn client_settings_debug_prints_no_private_key() {
     let settings = ClientSettings {
         api_url: "https://api.github.com".into(),
         app_id: APP_ID,
-        private_key_pem: test_fixture("test-app-key.pem"),
+        private_key_pem: test_fixture("test-app-key.pem").into(),
         timeout: Duration::from_secs(10),
         retry_deadline: Duration::from_secs(60),
         concurrency_per_installation: 40,

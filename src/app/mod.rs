@@ -96,7 +96,24 @@ impl App {
     /// One worker: takes jobs until the queue is closed and drained.
     pub async fn work(self: Arc<Self>) {
         while let Some((key, job)) = self.queue.next().await {
-            let result = self.run(&job).await;
+            // Each job runs in its own task so that a panic (a bug) ends that job only: the
+            // worker survives, the queue entry is released, and the PR is retried later
+            // instead of being stuck "running" forever.
+            let task = tokio::spawn({
+                let (app, job) = (self.clone(), job.clone());
+                async move { app.run(&job).await }
+            });
+            let result = match task.await {
+                Ok(result) => result,
+                Err(e) => {
+                    tracing::error!(job = ?key, error = %e, "evaluation panicked; retrying later");
+                    self.metrics.evaluation("error", Duration::ZERO);
+                    Err(GitHubError::Malformed {
+                        endpoint: "evaluation",
+                        detail: "the evaluation panicked".into(),
+                    })
+                }
+            };
             self.queue.done(&key);
             match result {
                 Ok(()) => {

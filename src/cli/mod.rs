@@ -87,9 +87,10 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 /// The binary's entry point.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let code = run(cli, &mut stdout.lock(), &mut stderr.lock());
+    // The handles, not locks on them: `serve` runs for the life of the process, and a lock held
+    // here would block every log line its other threads write to stderr — hanging the server
+    // at its first log line.
+    let code = run(cli, &mut std::io::stdout(), &mut std::io::stderr());
     ExitCode::from(code)
 }
 

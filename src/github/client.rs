@@ -159,7 +159,8 @@ impl Response {
 pub struct ClientSettings {
     pub api_url: String,
     pub app_id: u64,
-    pub private_key_pem: String,
+    /// Never printed: `SecretString`'s `Debug` shows a placeholder.
+    pub private_key_pem: secrecy::SecretString,
     pub timeout: Duration,
     pub retry_deadline: Duration,
     pub concurrency_per_installation: usize,
@@ -230,8 +231,11 @@ impl GitHub {
     /// Builds the client. Fails if the key cannot sign a JWT, so a bad key or a broken crypto
     /// backend stops start-up instead of the first evaluation.
     pub fn new(settings: ClientSettings, metrics: Arc<Metrics>) -> Result<GitHub, String> {
-        let key = octocrab::EncodingKey::from_rsa_pem(settings.private_key_pem.as_bytes())
-            .map_err(|_| "the private key is not an RSA private key in PEM form".to_string())?;
+        use secrecy::ExposeSecret;
+        let key = octocrab::EncodingKey::from_rsa_pem(
+            settings.private_key_pem.expose_secret().as_bytes(),
+        )
+        .map_err(|_| "the private key is not an RSA private key in PEM form".to_string())?;
         octocrab::auth::create_jwt(AppId(settings.app_id), &key)
             .map_err(|e| format!("cannot sign a JWT with the private key: {e}"))?;
         let app = Octocrab::builder()

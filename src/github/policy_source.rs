@@ -55,22 +55,35 @@ impl PolicyCache {
             .forget_prefix(&format!("{}/", repo.to_string().to_ascii_lowercase()));
     }
 
-    fn compiled(
+    /// The compiled policy of a blob, compiling it (off the async worker threads: a policy
+    /// at the glob limit takes a few hundred milliseconds) unless it was compiled before.
+    async fn compiled(
         &self,
-        sha: &str,
-        compile: impl FnOnce() -> Result<Policy, PolicyErrors>,
+        content: Content,
+        origin: String,
     ) -> (Arc<Result<Policy, PolicyErrors>>, bool) {
         if let Ok(map) = self.compiled.lock() {
-            if let Some(p) = map.get(sha) {
+            if let Some(p) = map.get(&content.sha) {
                 return (p.clone(), true);
             }
         }
-        let policy = Arc::new(compile());
+        let sha = content.sha.clone();
+        let policy = match tokio::task::spawn_blocking(move || compile(&content, &origin)).await {
+            Ok(result) => Arc::new(result),
+            Err(e) => Arc::new(Err(PolicyErrors {
+                origin: sha.clone(),
+                diagnostics: vec![Diagnostic {
+                    line: 1,
+                    column: 1,
+                    message: format!("the policy could not be compiled: {e}"),
+                }],
+            })),
+        };
         if let Ok(mut map) = self.compiled.lock() {
             if map.len() >= MAX_COMPILED {
                 map.clear();
             }
-            map.insert(sha.to_string(), policy.clone());
+            map.insert(sha, policy.clone());
         }
         (policy, false)
     }
@@ -131,12 +144,10 @@ async fn fetch(
         endpoint: response.endpoint,
         detail: e.to_string(),
     })?;
-    let (policy, hit) = cache.compiled(&content.sha, || compile(&content, &origin));
+    let blob_sha = content.sha.clone();
+    let (policy, hit) = cache.compiled(content, origin).await;
     gh.metrics().cache("policy", hit);
-    Ok(PolicyLookup::Found {
-        blob_sha: content.sha,
-        policy,
-    })
+    Ok(PolicyLookup::Found { blob_sha, policy })
 }
 
 fn compile(content: &Content, origin: &str) -> Result<Policy, PolicyErrors> {

@@ -78,7 +78,16 @@ pub(crate) fn one_line(message: &str) -> String {
     if !message.chars().any(char::is_control) {
         return message.to_string();
     }
-    message.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

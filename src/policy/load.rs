@@ -313,7 +313,10 @@ impl Loader<'_> {
                 None
             }
             Some(n) if n > i64::from(MAX_COUNT) => {
-                self.error(&v.span(), format!("{what} is {n}; counts above {MAX_COUNT} are certainly a mistake"));
+                self.error(
+                    &v.span(),
+                    format!("{what} is {n}; counts above {MAX_COUNT} are certainly a mistake"),
+                );
                 None
             }
             Some(n) => u32::try_from(n).ok(),

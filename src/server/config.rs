@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::policy::DEFAULT_POLICY_PATH;
 
@@ -282,11 +282,6 @@ impl Config {
                 * 1024
                 * 1024,
         })
-    }
-
-    /// The private key as PEM text. Only the GitHub client reads it.
-    pub(crate) fn private_key_pem(&self) -> &str {
-        self.private_key.expose_secret()
     }
 }
 

@@ -50,7 +50,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         ClientSettings {
             api_url: config.github_api_url.clone(),
             app_id: config.app_id,
-            private_key_pem: config.private_key_pem().to_string(),
+            private_key_pem: config.private_key.clone(),
             timeout: config.github_timeout,
             retry_deadline: config.github_retry_deadline,
             concurrency_per_installation: config.github_concurrency,

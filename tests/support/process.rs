@@ -43,7 +43,9 @@ impl ServerProcess {
             .env("REVIEWGATE_LISTEN", format!("127.0.0.1:{port}"))
             .env("REVIEWGATE_LOG", "error")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            // Not inherited: nothing would read it while the test waits, and a full pipe
+            // would stall the server's logging.
+            .stderr(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
