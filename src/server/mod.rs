@@ -75,6 +75,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         webhook_secrets: config.webhook_secrets.clone(),
         app_id: config.app_id,
         shutting_down: Default::default(),
+        recent: Default::default(),
     });
     let listener = TcpListener::bind(config.listen)
         .await
@@ -114,12 +115,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
             tracing::info!("shutting down: no new deliveries; finishing evaluations");
             serve_state.shutting_down.store(true, Ordering::Relaxed);
         };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %e, "server error");
-        }
+        accept(listener, router, stop).await;
         if let Some(r) = reconciler {
             r.abort();
         }
@@ -144,6 +140,65 @@ pub async fn start(config: Config) -> Result<Running, String> {
         shutdown,
         task,
     })
+}
+
+/// Most connections served at once; further ones are closed at once, so idle sockets cannot
+/// exhaust the process's file descriptors.
+const MAX_CONNECTIONS: usize = 4096;
+/// A client must send a request's headers within this time (GitHub sends them at once).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for in-flight requests once shutdown starts.
+const HTTP_DRAIN: Duration = Duration::from_secs(10);
+
+/// Serves HTTP/1.1 connections until `stop` completes, then stops accepting and lets
+/// in-flight requests finish (for up to [`HTTP_DRAIN`]). Unlike `axum::serve`, it bounds how
+/// long a client may take to send headers and how many connections may be open.
+async fn accept(
+    listener: TcpListener,
+    router: axum::Router,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    tracing::warn!(limit = MAX_CONNECTIONS, "too many open connections; closing a new one");
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let service = hyper_util::service::TowerToHyperService::new(router.clone());
+                let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                    drop(permit);
+                });
+            }
+            _ = &mut stop => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(HTTP_DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some HTTP connections did not finish in time");
+    }
 }
 
 async fn signal() {

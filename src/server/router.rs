@@ -1,11 +1,12 @@
 //! HTTP routes: `POST /webhook`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,6 +29,44 @@ pub struct ServerState {
     pub app_id: u64,
     /// Set when shutdown starts: readiness fails and new deliveries are refused.
     pub shutting_down: AtomicBool,
+    /// Deliveries already accepted, so a replayed one costs nothing.
+    pub recent: Mutex<RecentDeliveries>,
+}
+
+/// `X-GitHub-Delivery` IDs accepted in the last [`REPLAY_WINDOW`]. A replay of an accepted
+/// delivery (an attacker resending a captured one, or a proxy retrying) is answered without
+/// work; its effect is already queued or done. Deliveries that were refused (401, 400, 503)
+/// are not remembered, so GitHub's "Redeliver" still works for them.
+#[derive(Default)]
+pub struct RecentDeliveries {
+    seen: HashMap<String, Instant>,
+    order: VecDeque<(Instant, String)>,
+}
+
+const REPLAY_WINDOW: Duration = Duration::from_secs(600);
+const MAX_REMEMBERED_DELIVERIES: usize = 100_000;
+
+impl RecentDeliveries {
+    fn seen(&mut self, id: &str) -> bool {
+        let now = Instant::now();
+        while let Some((at, old)) = self.order.front() {
+            if now.duration_since(*at) < REPLAY_WINDOW
+                && self.order.len() <= MAX_REMEMBERED_DELIVERIES
+            {
+                break;
+            }
+            self.seen.remove(old);
+            self.order.pop_front();
+        }
+        self.seen.contains_key(id)
+    }
+
+    fn remember(&mut self, id: &str) {
+        let now = Instant::now();
+        if self.seen.insert(id.to_string(), now).is_none() {
+            self.order.push_back((now, id.to_string()));
+        }
+    }
 }
 
 pub fn router(state: Arc<ServerState>) -> Router {
@@ -66,16 +105,70 @@ fn answer(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "message": message }))).into_response()
 }
 
+/// At most 300 characters of a message that may quote the payload (a 5 MB string in the
+/// wrong place would otherwise come back in the answer and the log).
+fn short(message: &str) -> String {
+    if message.chars().count() <= 300 {
+        return message.to_string();
+    }
+    let mut cut: String = message.chars().take(299).collect();
+    cut.push('…');
+    cut
+}
+
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn webhook(
-    State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+/// A client must send the whole body within this time.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn webhook(State(state): State<Arc<ServerState>>, request: Request) -> Response {
     let metrics = state.app.metrics.clone();
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let declared = header_str(&headers, "content-length").and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        metrics.delivery("unverified", "too_large");
+        return answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "deliveries are limited to 25 MiB",
+        );
+    }
+    // A delivery without a well-formed signature is refused before its body is read, so
+    // unauthenticated clients cannot make the server buffer 25 MiB each.
+    let signed = header_str(&headers, "x-hub-signature-256")
+        .is_some_and(|h| h.trim().starts_with("sha256=") && h.trim().len() == 71);
+    if !signed {
+        metrics.delivery("unverified", "bad_signature");
+        tracing::warn!("webhook delivery with a missing or wrong signature refused");
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            "missing or invalid X-Hub-Signature-256",
+        );
+    }
+    let body = match tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        axum::body::to_bytes(body, MAX_BODY_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            metrics.delivery("unverified", "too_large");
+            return answer(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "deliveries are limited to 25 MiB",
+            );
+        }
+        Err(_) => {
+            metrics.delivery("unverified", "bad_request");
+            return answer(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time",
+            );
+        }
+    };
     // Authenticate before reading anything else from the request.
     if !signature::verify(
         &state.webhook_secrets,
@@ -116,6 +209,11 @@ async fn webhook(
                 "shutting down; redeliver later",
             );
         }
+        if !delivery.is_empty() && state.recent.lock().is_ok_and(|mut r| r.seen(&delivery)) {
+            metrics.delivery(&event, "duplicate");
+            tracing::info!("delivery already received; nothing more to do");
+            return answer(StatusCode::OK, "delivery already received");
+        }
         let app = &state.app;
         let cx = EventContext {
             app_id: state.app_id,
@@ -126,8 +224,8 @@ async fn webhook(
             Ok(a) => a,
             Err(e) => {
                 metrics.delivery(&event, "bad_request");
-                tracing::warn!(error = %e, "unreadable delivery");
-                return answer(StatusCode::BAD_REQUEST, &e.to_string());
+                tracing::warn!(error = %short(&e.to_string()), "unreadable delivery");
+                return answer(StatusCode::BAD_REQUEST, &short(&e.to_string()));
             }
         };
         let mut queued = 0usize;
@@ -164,6 +262,11 @@ async fn webhook(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "queue full; redeliver later",
             );
+        }
+        if !delivery.is_empty() {
+            if let Ok(mut r) = state.recent.lock() {
+                r.remember(&delivery);
+            }
         }
         if queued > 0 {
             metrics.delivery(&event, "accepted");
