@@ -66,6 +66,15 @@ async fn soak() {
     const REVIEWERS: [&str; 3] = ["dan", "erin", "fay"];
     let fake = fake_world().await;
     fake.set_latency(Duration::from_millis(10));
+    // Ten minutes of this traffic spends more than GitHub's hourly 5,000 requests; the soak
+    // is about faults and memory, not about running out of quota (tests/reliability.rs and the
+    // sweep's quota share cover that), so the fake grants plenty.
+    let day = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 86_400;
+    fake.set_rate_limit(INSTALLATION, 10_000_000, day);
     let server = ServerProcess::start(
         &fake,
         &[
@@ -278,6 +287,28 @@ async fn soak() {
         }
         per_sha.values().filter(|c| **c > 1).count()
     };
+    let recent: Vec<String> = fake
+        .requests()
+        .iter()
+        .rev()
+        .take(30)
+        .map(|r| format!("{} {} {} {:?}", r.method, r.path, r.status, r.fault))
+        .collect();
+    let fake_alive = reqwest::get(format!("{}/app", fake.url()))
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    if !wrong.is_empty() {
+        println!("soak: fake answers {fake_alive}; last requests (newest first): {recent:#?}");
+        println!(
+            "soak: server metrics:\n{}",
+            metrics
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
     println!(
         "soak: {seconds} s, {PRS} PRs, {events} events ({pushes} pushes, {faults} fault injections), {evaluations} evaluations, {} GitHub requests; \
          RSS samples (s, KiB): {memory:?}; peak RSS {peak} KiB; commits with duplicate runs: {duplicates}; wrong or missing checks: {wrong:?}",

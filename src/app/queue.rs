@@ -57,6 +57,14 @@ pub struct Queue {
 }
 
 impl Queue {
+    /// The state, even after a panic elsewhere poisoned the lock: every update here leaves
+    /// it consistent, and a queue that stopped handing out work would stop all evaluations.
+    fn state(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     pub fn new(capacity: usize, debounce: Duration, metrics: Arc<Metrics>) -> Queue {
         Queue {
             inner: Mutex::new(Inner::default()),
@@ -79,9 +87,7 @@ impl Queue {
     }
 
     fn insert(&self, job: Job, enforce_capacity: bool, delay: Duration) -> Admission {
-        let Ok(mut inner) = self.inner.lock() else {
-            return Admission::Refused;
-        };
+        let mut inner = self.state();
         if inner.closed {
             return Admission::Refused;
         }
@@ -93,7 +99,7 @@ impl Queue {
             }
             return Admission::Coalesced;
         }
-        let waiting = inner.entries.len() - inner.running;
+        let waiting = inner.entries.len().saturating_sub(inner.running);
         if enforce_capacity && waiting >= self.capacity {
             return Admission::Refused;
         }
@@ -119,16 +125,20 @@ impl Queue {
     pub async fn next(&self) -> Option<(JobKey, Job)> {
         loop {
             let wait = {
-                let mut inner = self.inner.lock().ok()?;
+                let mut inner = self.state();
                 let now = Instant::now();
                 match inner.due.first().cloned() {
                     Some((due, seq, key)) if due <= now || inner.closed => {
                         inner.due.remove(&(due, seq, key.clone()));
-                        inner.running += 1;
                         self.metrics.set_queue_depth(inner.due.len());
-                        let entry = inner.entries.get_mut(&key)?;
+                        let Some(entry) = inner.entries.get_mut(&key) else {
+                            // Cannot happen (every due key has an entry); skip it rather
+                            // than end the worker.
+                            continue;
+                        };
                         entry.state = State::Running { again: false };
                         let job = entry.job.clone();
+                        inner.running += 1;
                         // Wake another worker in case more jobs are due.
                         self.notify.notify_one();
                         return Some((key, job));
@@ -149,9 +159,7 @@ impl Queue {
 
     /// Marks a job finished; if events arrived while it ran, it is queued once more.
     pub fn done(&self, key: &JobKey) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
+        let mut inner = self.state();
         inner.running = inner.running.saturating_sub(1);
         let again = matches!(
             inner.entries.get(key),
@@ -178,29 +186,25 @@ impl Queue {
 
     /// Stops taking new jobs; workers drain what is queued, then [`Queue::next`] returns `None`.
     pub fn close(&self) {
-        if let Ok(mut inner) = self.inner.lock() {
-            inner.closed = true;
-        }
+        self.state().closed = true;
         self.notify.notify_waiters();
         self.notify.notify_one();
     }
 
     /// Jobs waiting (not running).
     pub fn waiting(&self) -> usize {
-        self.inner.lock().map(|i| i.due.len()).unwrap_or(0)
+        self.state().due.len()
     }
 
     /// Whether another delivery could be queued now.
     pub fn has_room(&self) -> bool {
-        self.inner
-            .lock()
-            .map(|i| !i.closed && i.entries.len() - i.running < self.capacity)
-            .unwrap_or(false)
+        let inner = self.state();
+        !inner.closed && inner.entries.len().saturating_sub(inner.running) < self.capacity
     }
 
     /// Jobs queued or running.
     pub fn len(&self) -> usize {
-        self.inner.lock().map(|i| i.entries.len()).unwrap_or(0)
+        self.state().entries.len()
     }
 
     pub fn is_empty(&self) -> bool {

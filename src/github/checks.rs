@@ -170,15 +170,9 @@ async fn create(
     name: &str,
     output: &CheckOutput,
 ) -> Result<u64, GitHubError> {
-    let body = json!({
-        "name": name,
-        "head_sha": sha,
-        "status": "completed",
-        "conclusion": output.conclusion,
-        "completed_at": super::time::now_rfc3339(),
-        "external_id": output.external_id(),
-        "output": { "title": output.title, "summary": output.summary },
-    });
+    let mut body = completion(output);
+    body["name"] = json!(name);
+    body["head_sha"] = json!(sha);
     let request = Request {
         auth: Auth::Installation(installation),
         method: Method::POST,
@@ -207,13 +201,7 @@ async fn update(
     id: u64,
     output: &CheckOutput,
 ) -> Result<(), GitHubError> {
-    let body = json!({
-        "status": "completed",
-        "external_id": output.external_id(),
-        "conclusion": output.conclusion,
-        "completed_at": super::time::now_rfc3339(),
-        "output": { "title": output.title, "summary": output.summary },
-    });
+    let body = completion(output);
     let request = Request {
         auth: Auth::Installation(installation),
         method: Method::PATCH,
@@ -223,4 +211,15 @@ async fn update(
         conditional: false,
     };
     gh.send(&request).await.map(|_| ())
+}
+
+/// The fields that complete a run with `output`, shared by creation and update.
+fn completion(output: &CheckOutput) -> serde_json::Value {
+    json!({
+        "status": "completed",
+        "conclusion": output.conclusion,
+        "completed_at": super::time::now_rfc3339(),
+        "external_id": output.external_id(),
+        "output": { "title": output.title, "summary": output.summary },
+    })
 }
