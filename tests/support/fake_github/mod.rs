@@ -603,6 +603,16 @@ impl FakeGitHub {
         self.with(|st| st.faults.push(fault));
     }
 
+    /// Drops every fault not yet applied: GitHub recovers.
+    pub fn clear_faults(&self) {
+        self.with(|st| st.faults.clear());
+    }
+
+    /// Faults queued and not yet applied.
+    pub fn pending_faults(&self) -> usize {
+        self.with(|st| st.faults.len())
+    }
+
     /// Sets an installation's primary quota window. With `remaining: 0` every request of the
     /// installation gets GitHub's 403 rate-limit answer until `reset_epoch` passes.
     pub fn set_rate_limit(&self, installation_id: u64, remaining: u64, reset_epoch: u64) {
