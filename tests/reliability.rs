@@ -305,27 +305,7 @@ async fn every_fault_ends_in_the_right_check_and_is_counted() {
             times: case.times,
             kind: case.kind.clone(),
         });
-        let review = h.fake.latest_review_by(REPO, n, "dan").expect("review")["id"]
-            .as_u64()
-            .expect("id");
-        h.fake.dismiss_review(REPO, n, review);
-        let payload = webhooks::pull_request_review_event(
-            "dismissed",
-            &h.fake,
-            REPO,
-            n,
-            INSTALLATION,
-            "dan",
-            "DISMISSED",
-        );
-        assert!(
-            h.deliver("pull_request_review", &payload)
-                .await
-                .status()
-                .is_success(),
-            "{}",
-            case.name
-        );
+        assert!(h.dismiss(n, "dan").await.is_success(), "{}", case.name);
         let sha = h.head_sha(n);
         wait_for(case.name, Duration::from_secs(30), || {
             conclusion(h.fake.latest_check_run(REPO, &sha, CHECK)).as_deref() == Some("failure")

@@ -191,6 +191,28 @@ impl Harness {
             .expect("a check run on the head")
     }
 
+    /// Dismisses `user`'s latest review on the fake and delivers the `dismissed` webhook;
+    /// returns the delivery's status without waiting for the evaluation.
+    pub async fn dismiss(&self, number: u64, user: &str) -> reqwest::StatusCode {
+        let review = self
+            .fake
+            .latest_review_by(REPO, number, user)
+            .expect("a review to dismiss")["id"]
+            .as_u64()
+            .expect("review id");
+        self.fake.dismiss_review(REPO, number, review);
+        let payload = webhooks::pull_request_review_event(
+            "dismissed",
+            &self.fake,
+            REPO,
+            number,
+            INSTALLATION,
+            user,
+            "DISMISSED",
+        );
+        self.deliver("pull_request_review", &payload).await.status()
+    }
+
     /// How many evaluations the App has run, by outcome label.
     pub fn evaluations(&self, outcome: &str) -> u64 {
         self.server.state.app.metrics.evaluations_of(outcome)
