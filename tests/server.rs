@@ -696,3 +696,35 @@ async fn a_replayed_delivery_is_answered_without_work() {
         "{metrics}"
     );
 }
+
+/// A 304 need not repeat `Link`: a review list longer than one page, whose first page is
+/// unchanged, must still be read to its end (the new review is on page 2).
+#[tokio::test]
+async fn an_unchanged_first_page_does_not_end_the_list() {
+    let h = Harness::start().await;
+    let n = h.fake.open_pr(REPO, pr(&["src/lib.rs"]));
+    for i in 0..100 {
+        h.fake
+            .review(REPO, n, &format!("commenter{i}"), "COMMENTED", None);
+    }
+    let run = h.pr_event("opened", n).await;
+    assert_eq!(run.conclusion.as_deref(), Some("failure"));
+    let run = h.review(n, "dan", "APPROVED").await;
+    let reviews_page_1 = h
+        .fake
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.path.ends_with("/reviews") && r.query_param("page").as_deref() == Some("1"))
+        .expect("page 1 read");
+    assert!(
+        reviews_page_1.not_modified,
+        "the scenario needs page 1 answered 304"
+    );
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("success"),
+        "{:?}",
+        run.title
+    );
+}

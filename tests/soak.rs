@@ -304,6 +304,24 @@ async fn soak() {
         .await
         .map(|r| r.status().as_u16())
         .unwrap_or(0);
+    for (n, ..) in wrong.iter().take(3) {
+        let m = &models[n];
+        let run = fake.latest_check_run(REPO, &m.head, CHECK);
+        let summary = run.and_then(|r| r.summary).unwrap_or_default();
+        let reviewers = summary
+            .split("### Reviewers")
+            .nth(1)
+            .unwrap_or("")
+            .to_string();
+        println!(
+            "soak: PR #{n} head {} model {:?}\n  App's reviewers:{reviewers}",
+            m.head, m.latest
+        );
+        println!(
+            "  fake reviews: {:?}",
+            fake.pr_json(REPO, *n)["head"]["sha"]
+        );
+    }
     if !wrong.is_empty() {
         println!("soak: fake answers {fake_alive}; last requests (newest first): {recent:#?}");
         println!(

@@ -57,6 +57,7 @@ impl App {
             endpoint: "GET /app/installations",
             path: "/app/installations".into(),
             field: None,
+            max_items: None,
         };
         let installations: Vec<Installation> = pages(&self.github, listing, 1).await?;
         for installation in installations {
@@ -83,6 +84,7 @@ impl App {
             endpoint: "GET /installation/repositories",
             path: "/installation/repositories".into(),
             field: Some("repositories"),
+            max_items: None,
         };
         let repositories: Vec<Repository> = pages(&self.github, listing, 1).await?;
         // The listing's answer carried the installation's remaining quota.

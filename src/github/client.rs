@@ -173,37 +173,51 @@ struct InstallationClient {
     permits: Arc<Semaphore>,
 }
 
+/// An answer kept for a conditional request: its `ETag`, its body, and its `Link` header,
+/// which a 304 need not repeat but pagination depends on.
+#[derive(Clone)]
+struct Kept {
+    etag: HeaderValue,
+    link: Option<HeaderValue>,
+    body: Bytes,
+}
+
 /// Answers kept for conditional requests, evicted oldest first past a byte budget.
 #[derive(Default)]
 struct ConditionalCache {
-    entries: HashMap<String, (HeaderValue, Bytes)>,
+    entries: HashMap<String, Kept>,
     order: VecDeque<String>,
     bytes: usize,
     budget: usize,
 }
 
 impl ConditionalCache {
-    fn get(&self, key: &str) -> Option<(HeaderValue, Bytes)> {
+    fn get(&self, key: &str) -> Option<Kept> {
         self.entries.get(key).cloned()
     }
 
-    fn put(&mut self, key: String, etag: HeaderValue, body: Bytes) {
-        if body.len() > self.budget / 4 {
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.entries.remove(key) {
+            self.bytes -= old.body.len();
+            self.order.retain(|k| k != key);
+        }
+    }
+
+    fn put(&mut self, key: String, kept: Kept) {
+        // Whatever was kept for this request is out of date now, kept or not.
+        self.remove(&key);
+        if kept.body.len() > self.budget / 4 {
             return;
         }
-        if let Some((_, old)) = self.entries.remove(&key) {
-            self.bytes -= old.len();
-            self.order.retain(|k| k != &key);
-        }
-        self.bytes += body.len();
-        self.entries.insert(key.clone(), (etag, body));
+        self.bytes += kept.body.len();
+        self.entries.insert(key.clone(), kept);
         self.order.push_back(key);
         while self.bytes > self.budget {
             let Some(oldest) = self.order.pop_front() else {
                 break;
             };
-            if let Some((_, b)) = self.entries.remove(&oldest) {
-                self.bytes -= b.len();
+            if let Some(b) = self.entries.remove(&oldest) {
+                self.bytes -= b.body.len();
             }
         }
     }
@@ -404,8 +418,8 @@ impl GitHub {
             "x-github-api-version",
             HeaderValue::from_static("2022-11-28"),
         );
-        if let Some((etag, _)) = &cached {
-            headers.insert(http::header::IF_NONE_MATCH, etag.clone());
+        if let Some(kept) = &cached {
+            headers.insert(http::header::IF_NONE_MATCH, kept.etag.clone());
         }
         let uri = request.path.as_str();
         let timeout = self.settings.timeout.min(
@@ -448,11 +462,17 @@ impl GitHub {
             self.metrics.rate_limit_remaining(id, remaining);
         }
         if status == StatusCode::NOT_MODIFIED {
-            if let Some((_, body)) = cached {
+            if let Some(kept) = cached {
+                // The page is unchanged, and so is where the next page is: a 304 need not
+                // repeat `Link`, and without it a list would silently end at this page.
+                let mut headers = headers;
+                if let (false, Some(link)) = (headers.contains_key(http::header::LINK), kept.link) {
+                    headers.insert(http::header::LINK, link);
+                }
                 return Ok(Response {
                     status: 200,
                     headers,
-                    body,
+                    body: kept.body,
                     not_modified: true,
                     endpoint: request.endpoint,
                 });
@@ -465,7 +485,15 @@ impl GitHub {
         if request.conditional {
             if let Some(etag) = headers.get(http::header::ETAG) {
                 if let Ok(mut c) = self.conditional.lock() {
-                    c.put(cache_key, etag.clone(), body.clone());
+                    let link = headers.get(http::header::LINK).cloned();
+                    c.put(
+                        cache_key,
+                        Kept {
+                            etag: etag.clone(),
+                            link,
+                            body: body.clone(),
+                        },
+                    );
                 }
             }
         }
@@ -514,10 +542,7 @@ impl GitHub {
     fn forget_answer(&self, request: &Request) {
         let key = GitHub::cache_key(request);
         if let Ok(mut c) = self.conditional.lock() {
-            if let Some((_, b)) = c.entries.remove(&key) {
-                c.bytes -= b.len();
-                c.order.retain(|o| o != &key);
-            }
+            c.remove(&key);
         }
     }
 
@@ -535,10 +560,7 @@ impl GitHub {
                 .cloned()
                 .collect();
             for k in doomed {
-                if let Some((_, b)) = c.entries.remove(&k) {
-                    c.bytes -= b.len();
-                }
-                c.order.retain(|o| o != &k);
+                c.remove(&k);
             }
         }
     }
@@ -765,23 +787,26 @@ mod tests {
             budget: 100,
             ..Default::default()
         };
+        let kept = |n: usize| Kept {
+            etag: HeaderValue::from_static("\"e\""),
+            link: None,
+            body: Bytes::from(vec![0u8; n]),
+        };
         for i in 0..10 {
-            c.put(
-                format!("k{i}"),
-                HeaderValue::from_static("\"e\""),
-                Bytes::from(vec![0u8; 20]),
-            );
+            c.put(format!("k{i}"), kept(20));
         }
         assert!(c.bytes <= 100);
         assert!(c.get("k9").is_some() && c.get("k0").is_none());
-        c.put(
-            "big".into(),
-            HeaderValue::from_static("\"e\""),
-            Bytes::from(vec![0u8; 60]),
-        );
+        c.put("big".into(), kept(60));
         assert!(
             c.get("big").is_none(),
             "entries over a quarter of the budget are not kept"
         );
+        c.put("k9".into(), kept(60));
+        assert!(
+            c.get("k9").is_none(),
+            "an answer too big to keep drops the older one for that request"
+        );
+        assert!(c.bytes <= 100);
     }
 }

@@ -64,7 +64,8 @@ pub async fn contents(
                 installation,
                 "GET /repos/{owner}/{repo}/pulls/{number}/files",
                 format!("{base}/files")
-            ),
+            )
+            .capped(MAX_LISTED_FILES),
             file_pages
         ),
         pages::<PullReview>(
@@ -82,8 +83,12 @@ pub async fn contents(
                 installation,
                 "GET /repos/{owner}/{repo}/pulls/{number}/commits",
                 format!("{base}/commits")
-            ),
-            1
+            )
+            .capped(MAX_LISTED_COMMITS),
+            pr.commits
+                .unwrap_or(1)
+                .clamp(1, MAX_LISTED_COMMITS)
+                .div_ceil(PER_PAGE)
         ),
     );
     Ok(PullContents {
@@ -110,6 +115,8 @@ pub struct Listing {
     pub path: String,
     /// For lists wrapped in an object (`{"repositories": [...]}`), the field holding them.
     pub field: Option<&'static str>,
+    /// Most items GitHub lists here (3000 files, 250 commits): no page is asked for past it.
+    pub max_items: Option<u64>,
 }
 
 impl Listing {
@@ -119,7 +126,14 @@ impl Listing {
             endpoint,
             path,
             field: None,
+            max_items: None,
         }
+    }
+
+    /// The same list, which GitHub stops at `max` items.
+    pub fn capped(mut self, max: u64) -> Listing {
+        self.max_items = Some(max);
+        self
     }
 
     fn page(&self, page: u64) -> Request {
@@ -153,13 +167,17 @@ async fn page<T: DeserializeOwned>(
             (items, response)
         }
     };
-    let next = response.has_next_page() && !items.is_empty();
+    // A full page may be followed by another even when `Link` does not say so: a 304 for an
+    // unchanged page carries the `Link` of when it was first read, and the list may have grown
+    // since (a new review lands on page 2 while page 1 stays the same).
+    let next = !items.is_empty() && (response.has_next_page() || items.len() as u64 >= PER_PAGE);
     Ok((items, next))
 }
 
 /// Reads a paginated list with conditional requests (an unchanged page costs no quota):
 /// pages `1..=expected` at once (when the size is known up front), then further pages one by
-/// one for as long as GitHub's `Link` header announces a next one. Pages are requested by
+/// one while a page is full or GitHub's `Link` header announces a next one, up to the list's
+/// cap. Pages are requested by
 /// number on the relative route, never by following `Link` URLs, which may point at another
 /// host.
 pub async fn pages<T: DeserializeOwned + Send + 'static>(
@@ -189,11 +207,13 @@ pub async fn pages<T: DeserializeOwned + Send + 'static>(
         .into_iter()
         .flat_map(|(_, items, _)| items)
         .collect();
+    let capped = |count: usize| listing.max_items.is_some_and(|max| count as u64 >= max);
+    more = more && !capped(out.len());
     while more {
         number += 1;
         let (items, next) = page::<T>(gh, &listing, number).await?;
-        more = next;
         out.extend(items);
+        more = next && !capped(out.len());
     }
     Ok(out)
 }
