@@ -1426,6 +1426,10 @@ fn an_empty_snapshot_is_reported_at_column_one() {
     }
 }
 
+/// A policy at the glob limit still loads. The time bound is deliberately loose: it catches a
+/// blow-up (20,000 globs once took 25 s in a debug build), not speed, which
+/// `cargo bench --bench evaluate` measures (about 0.3 s for 4,000 globs in release; 4–8 s in a
+/// debug build on a busy 2-core machine).
 #[test]
 fn a_policy_at_the_glob_limit_compiles_quickly() {
     let globs: Vec<String> = (0..limits::MAX_PATTERNS)
@@ -1439,7 +1443,7 @@ fn a_policy_at_the_glob_limit_compiles_quickly() {
     let started = Instant::now();
     Policy::parse(&text, "p.toml").expect("within every limit");
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(took < Duration::from_secs(60), "took {took:?}");
 }
 
 /// Group counts at the top of the range the loader accepts, on groups with a team (so the
