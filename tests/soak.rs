@@ -39,7 +39,13 @@ struct Model {
     head: String,
     /// reviewer → (state, commit, review id)
     latest: BTreeMap<String, (String, String, u64)>,
+    /// Events so far; after [`EVENTS_PER_PR`] the PR is closed and a new one takes its place.
+    events: u32,
 }
+
+/// Real pull requests do not collect hundreds of reviews; replacing each PR after this many
+/// events keeps the workload (and so the App's working set) steady over the run.
+const EVENTS_PER_PR: u32 = 60;
 
 impl Model {
     fn approved(&self) -> bool {
@@ -130,8 +136,11 @@ async fn soak() {
         "/contents/",
         "/teams/",
     ];
+    let mut slots: Vec<u64> = models.keys().copied().collect();
+    let mut replaced = 0u64;
     while started.elapsed() < Duration::from_secs(seconds) {
-        let n = rng.below(PRS) + 1;
+        let slot = rng.below(PRS) as usize;
+        let n = slots[slot];
         let model = models.get_mut(&n).expect("model");
         let reviewer = REVIEWERS[rng.below(3) as usize];
         match rng.below(10) {
@@ -243,6 +252,46 @@ async fn soak() {
             }
         }
         events += 1;
+        let model = models.get_mut(&n).expect("model");
+        model.events += 1;
+        if model.events >= EVENTS_PER_PR {
+            // Merged (closed) and left alone from now on; a new PR takes the slot.
+            fake.close_pr(REPO, n);
+            server
+                .deliver(
+                    "pull_request",
+                    &webhooks::pull_request_event("closed", &fake, REPO, n, INSTALLATION),
+                )
+                .await;
+            models.remove(&n);
+            let fresh = fake.open_pr(
+                REPO,
+                PrSpec {
+                    author: "zed".into(),
+                    files: vec![FileSpec::modified(&format!("src/g{n}.rs"))],
+                    ..PrSpec::default()
+                },
+            );
+            let head = fake.pr_json(REPO, fresh)["head"]["sha"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            server
+                .deliver(
+                    "pull_request",
+                    &webhooks::pull_request_event("opened", &fake, REPO, fresh, INSTALLATION),
+                )
+                .await;
+            models.insert(
+                fresh,
+                Model {
+                    head,
+                    ..Model::default()
+                },
+            );
+            slots[slot] = fresh;
+            replaced += 1;
+        }
         if started.elapsed().as_secs() >= next_sample {
             memory.push((started.elapsed().as_secs(), server.memory_kib().0));
             next_sample += 30;
@@ -334,7 +383,7 @@ async fn soak() {
         );
     }
     println!(
-        "soak: {seconds} s, {PRS} PRs, {events} events ({pushes} pushes, {faults} fault injections, {pending_faults} unused at the end), {evaluations} evaluations, {} GitHub requests; \
+        "soak: {seconds} s, {PRS} PRs, {events} events ({pushes} pushes, {faults} fault injections, {pending_faults} unused at the end, {replaced} PRs closed and replaced), {evaluations} evaluations, {} GitHub requests; \
          RSS samples (s, KiB): {memory:?}; peak RSS {peak} KiB; commits with duplicate runs: {duplicates}; wrong or missing checks: {wrong:?}",
         fake.requests().len()
     );
