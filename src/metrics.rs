@@ -146,34 +146,22 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        header(
+        family(
             &mut out,
             "reviewgate_webhook_deliveries_total",
             "counter",
             "Webhook deliveries by event and outcome.",
+            &self.deliveries,
+            |(event, outcome)| format!("event=\"{event}\",outcome=\"{outcome}\""),
         );
-        if let Ok(m) = self.deliveries.lock() {
-            for ((event, outcome), n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "reviewgate_webhook_deliveries_total{{event=\"{event}\",outcome=\"{outcome}\"}} {n}"
-                );
-            }
-        }
-        header(
+        family(
             &mut out,
             "reviewgate_evaluations_total",
             "counter",
             "PR evaluations by verdict.",
+            &self.evaluations,
+            |verdict| format!("verdict=\"{verdict}\""),
         );
-        if let Ok(m) = self.evaluations.lock() {
-            for (verdict, n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "reviewgate_evaluations_total{{verdict=\"{verdict}\"}} {n}"
-                );
-            }
-        }
         header(
             &mut out,
             "reviewgate_evaluation_duration_seconds",
@@ -201,110 +189,88 @@ impl Metrics {
                 h.count
             );
         }
-        header(
+        family(
             &mut out,
             "reviewgate_github_requests_total",
             "counter",
             "Requests to GitHub by endpoint and HTTP status (0: no response).",
+            &self.github_requests,
+            |(endpoint, status)| format!("endpoint=\"{endpoint}\",status=\"{status}\""),
         );
-        if let Ok(m) = self.github_requests.lock() {
-            for ((endpoint, status), n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "reviewgate_github_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {n}"
-                );
-            }
-        }
-        header(
+        family(
             &mut out,
             "reviewgate_github_retries_total",
             "counter",
             "Retried GitHub requests by reason.",
+            &self.github_retries,
+            |reason| format!("reason=\"{reason}\""),
         );
-        if let Ok(m) = self.github_retries.lock() {
-            for (reason, n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "reviewgate_github_retries_total{{reason=\"{reason}\"}} {n}"
-                );
-            }
-        }
-        header(
+        family(
             &mut out,
             "reviewgate_github_rate_limit_remaining",
             "gauge",
             "GitHub's x-ratelimit-remaining, per installation.",
+            &self.rate_limit_remaining,
+            |installation| format!("installation=\"{installation}\""),
         );
-        if let Ok(m) = self.rate_limit_remaining.lock() {
-            for (installation, n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "reviewgate_github_rate_limit_remaining{{installation=\"{installation}\"}} {n}"
-                );
-            }
-        }
-        header(
+        family(
             &mut out,
             "reviewgate_cache_lookups_total",
             "counter",
             "Cache lookups by cache and result.",
+            &self.cache,
+            |(cache, result)| format!("cache=\"{cache}\",result=\"{result}\""),
         );
-        if let Ok(m) = self.cache.lock() {
-            for ((cache, result), n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "reviewgate_cache_lookups_total{{cache=\"{cache}\",result=\"{result}\"}} {n}"
-                );
-            }
-        }
-        header(
+        family(
             &mut out,
             "reviewgate_reconcile_sweeps_total",
             "counter",
             "Reconciliation sweeps by result.",
+            &self.reconcile_sweeps,
+            |result| format!("result=\"{result}\""),
         );
-        if let Ok(m) = self.reconcile_sweeps.lock() {
-            for (result, n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "reviewgate_reconcile_sweeps_total{{result=\"{result}\"}} {n}"
-                );
-            }
+        let scalars = [
+            (
+                "reviewgate_reconcile_queued_total",
+                "counter",
+                "PRs a sweep found out of date and queued.",
+                &self.reconcile_queued,
+            ),
+            (
+                "reviewgate_queue_depth",
+                "gauge",
+                "PRs waiting for evaluation.",
+                &self.queue_depth,
+            ),
+            (
+                "reviewgate_evaluations_in_flight",
+                "gauge",
+                "Evaluations running now.",
+                &self.evaluations_in_flight,
+            ),
+        ];
+        for (name, kind, help, value) in scalars {
+            header(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
-        header(
-            &mut out,
-            "reviewgate_reconcile_queued_total",
-            "counter",
-            "PRs a sweep found out of date and queued.",
-        );
-        let _ = writeln!(
-            out,
-            "reviewgate_reconcile_queued_total {}",
-            self.reconcile_queued.load(Ordering::Relaxed)
-        );
-        header(
-            &mut out,
-            "reviewgate_queue_depth",
-            "gauge",
-            "PRs waiting for evaluation.",
-        );
-        let _ = writeln!(
-            out,
-            "reviewgate_queue_depth {}",
-            self.queue_depth.load(Ordering::Relaxed)
-        );
-        header(
-            &mut out,
-            "reviewgate_evaluations_in_flight",
-            "gauge",
-            "Evaluations running now.",
-        );
-        let _ = writeln!(
-            out,
-            "reviewgate_evaluations_in_flight {}",
-            self.evaluations_in_flight.load(Ordering::Relaxed)
-        );
         out
+    }
+}
+
+/// One labelled metric family: its header, then a line per label set.
+fn family<K>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    values: &Mutex<BTreeMap<K, u64>>,
+    labels: impl Fn(&K) -> String,
+) {
+    header(out, name, kind, help);
+    if let Ok(m) = values.lock() {
+        for (key, n) in m.iter() {
+            let _ = writeln!(out, "{name}{{{}}} {n}", labels(key));
+        }
     }
 }
 

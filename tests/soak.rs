@@ -61,6 +61,37 @@ impl Model {
     }
 }
 
+/// Opens a PR by `zed` changing `file`, tells the server, and returns its number and model.
+async fn open(
+    fake: &support::fake_github::FakeGitHub,
+    server: &ServerProcess,
+    file: &str,
+) -> (u64, Model) {
+    let spec = PrSpec {
+        author: "zed".into(),
+        files: vec![FileSpec::modified(file)],
+        ..PrSpec::default()
+    };
+    let n = fake.open_pr(REPO, spec);
+    let head = fake.pr_json(REPO, n)["head"]["sha"]
+        .as_str()
+        .expect("head")
+        .to_string();
+    server
+        .deliver(
+            "pull_request",
+            &webhooks::pull_request_event("opened", fake, REPO, n, INSTALLATION),
+        )
+        .await;
+    (
+        n,
+        Model {
+            head,
+            ..Model::default()
+        },
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "soak test: minutes long; run explicitly (docs/operations.md)"]
 async fn soak() {
@@ -95,31 +126,8 @@ async fn soak() {
     .await;
     let mut models: BTreeMap<u64, Model> = BTreeMap::new();
     for i in 0..PRS {
-        let n = fake.open_pr(
-            REPO,
-            PrSpec {
-                author: "zed".into(),
-                files: vec![FileSpec::modified(&format!("src/f{i}.rs"))],
-                ..PrSpec::default()
-            },
-        );
-        let head = fake.pr_json(REPO, n)["head"]["sha"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        server
-            .deliver(
-                "pull_request",
-                &webhooks::pull_request_event("opened", &fake, REPO, n, INSTALLATION),
-            )
-            .await;
-        models.insert(
-            n,
-            Model {
-                head,
-                ..Model::default()
-            },
-        );
+        let (n, model) = open(&fake, &server, &format!("src/f{i}.rs")).await;
+        models.insert(n, model);
     }
 
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
@@ -264,31 +272,8 @@ async fn soak() {
                 )
                 .await;
             models.remove(&n);
-            let fresh = fake.open_pr(
-                REPO,
-                PrSpec {
-                    author: "zed".into(),
-                    files: vec![FileSpec::modified(&format!("src/g{n}.rs"))],
-                    ..PrSpec::default()
-                },
-            );
-            let head = fake.pr_json(REPO, fresh)["head"]["sha"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            server
-                .deliver(
-                    "pull_request",
-                    &webhooks::pull_request_event("opened", &fake, REPO, fresh, INSTALLATION),
-                )
-                .await;
-            models.insert(
-                fresh,
-                Model {
-                    head,
-                    ..Model::default()
-                },
-            );
+            let (fresh, model) = open(&fake, &server, &format!("src/g{n}.rs")).await;
+            models.insert(fresh, model);
             slots[slot] = fresh;
             replaced += 1;
         }

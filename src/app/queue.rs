@@ -191,11 +191,6 @@ impl Queue {
         self.notify.notify_one();
     }
 
-    /// Jobs waiting (not running).
-    pub fn waiting(&self) -> usize {
-        self.state().due.len()
-    }
-
     /// Whether another delivery could be queued now.
     pub fn has_room(&self) -> bool {
         let inner = self.state();

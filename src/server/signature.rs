@@ -5,14 +5,19 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
+/// The 32-byte digest in a header of the form `sha256=<64 hex digits>`, if it has that form.
+/// Checked before the body is read, so unsigned requests cost nothing.
+pub fn parse(header: Option<&str>) -> Option<Vec<u8>> {
+    let hex_sig = header?.trim().strip_prefix("sha256=")?;
+    let bytes = hex::decode(hex_sig).ok()?;
+    (bytes.len() == 32).then_some(bytes)
+}
+
 /// Whether `header` is a valid signature of `body` under any of `secrets` (several during a
 /// secret rotation). The comparison is constant-time (`verify_slice`), so response timing
 /// tells an attacker nothing about how much of a forged signature was right.
 pub fn verify(secrets: &[SecretString], body: &[u8], header: Option<&str>) -> bool {
-    let Some(hex_sig) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
-        return false;
-    };
-    let Ok(signature) = hex::decode(hex_sig) else {
+    let Some(signature) = parse(header) else {
         return false;
     };
     secrets.iter().any(|secret| {

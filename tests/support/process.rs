@@ -65,10 +65,6 @@ impl ServerProcess {
         ServerProcess { child, url, port }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// `VmRSS` and `VmHWM` (peak RSS: what `/usr/bin/time -v` reports as "Maximum resident
     /// set size") of the process, in KiB.
     pub fn memory_kib(&self) -> (u64, u64) {
