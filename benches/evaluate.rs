@@ -9,7 +9,9 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use reviewgate::evaluate::evaluate;
 use reviewgate::policy::Policy;
-use reviewgate::snapshot::{ChangedFile, Commit, FileStatus, Review, ReviewState, Snapshot};
+use reviewgate::snapshot::{
+    ChangedFile, Commit, FileStatus, Permission, Review, ReviewState, Snapshot,
+};
 
 /// A policy with `entries` path entries in the shapes real policies use: directory trees,
 /// extensions under a tree, single files, alternations, and an `except` on most.
@@ -118,6 +120,20 @@ fn large_snapshot(files: usize) -> Snapshot {
                 (0..200).map(|i| format!("owner{i}")).collect(),
             ),
         ]),
+        // Every reviewer has write access but one; two people pushed.
+        permissions: Some(
+            (0..12)
+                .map(|i| {
+                    let p = if i == 11 {
+                        Permission::Read
+                    } else {
+                        Permission::Write
+                    };
+                    (format!("reviewer{i}"), p)
+                })
+                .collect(),
+        ),
+        pushers: vec!["dev1".into(), "reviewer3".into()],
     }
 }
 

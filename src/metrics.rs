@@ -38,6 +38,7 @@ pub struct Metrics {
     cache: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     reconcile_sweeps: Mutex<BTreeMap<&'static str, u64>>,
     reconcile_queued: AtomicI64,
+    check_write_failures: AtomicI64,
 }
 
 /// GitHub event names are a fixed set; anything else (only possible from a sender who
@@ -133,6 +134,16 @@ impl Metrics {
         bump(&self.reconcile_sweeps, if ok { "ok" } else { "failed" });
         self.reconcile_queued
             .fetch_add(queued as i64, Ordering::Relaxed);
+    }
+
+    /// A check-run write GitHub did not accept (rate limit, 5xx, 422, lost answer).
+    pub fn check_write_failure(&self) {
+        self.check_write_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Check-run writes that failed so far (used by tests).
+    pub fn check_write_failures(&self) -> u64 {
+        self.check_write_failures.load(Ordering::Relaxed).max(0) as u64
     }
 
     /// Count of evaluations with a given outcome (used by tests and the soak harness).
@@ -235,6 +246,12 @@ impl Metrics {
                 "counter",
                 "PRs a sweep found out of date and queued.",
                 &self.reconcile_queued,
+            ),
+            (
+                "reviewgate_check_write_failures_total",
+                "counter",
+                "Check-run writes GitHub did not accept; retried while a pass would otherwise stand.",
+                &self.check_write_failures,
             ),
             (
                 "reviewgate_queue_depth",

@@ -475,3 +475,136 @@ fn the_served_binary_keeps_answering_after_it_logs() {
         .unwrap();
     assert!(logs.contains("missing or wrong signature"), "{logs}");
 }
+
+#[test]
+fn a_policy_listing_a_bot_is_rejected_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write(
+        dir.path(),
+        "p.toml",
+        &POLICY.replace(
+            r#"seniors = ["alice", "@acme/senior-engineers"]"#,
+            r#"seniors = ["alice", "Renovate[BOT]", "@acme/senior-engineers"]"#,
+        ),
+    );
+    let o = run(&["check", policy.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("p.toml:6:21: group `seniors`: `Renovate[BOT]` is a bot"),
+        "{}",
+        stderr(&o)
+    );
+    let pr = write(dir.path(), "pr.json", &snapshot(""));
+    let o = run(&[
+        "evaluate",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--pr",
+        pr.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("`Renovate[BOT]` is a bot"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn evaluate_reads_permissions_and_pushers_and_blocks_on_unlinked_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write(dir.path(), "p.toml", POLICY);
+    let with = |extra: &str, commits: &str| {
+        format!(
+            r#"{{"author": "zed", "head_sha": "c0ffee1234", "changed_files": 1,
+                "files": [{{"path": "src/lib.rs"}}],
+                "commits": [{commits}],
+                "reviews": [{{"user": "Dan", "state": "APPROVED", "commit": "c0ffee1234"}}]
+                {extra}}}"#
+        )
+    };
+    let linked = r#"{"sha": "c0ffee1234", "author": "zed", "committer": "zed"}"#;
+    let cases: &[(&str, &str, i32, &str)] = &[
+        (
+            r#", "permissions": {"dan": "write"}"#,
+            linked,
+            0,
+            "Dan: APPROVED on c0ffee1 — counts",
+        ),
+        (
+            r#", "permissions": {"DAN": "maintain"}"#,
+            linked,
+            0,
+            "— counts",
+        ),
+        (
+            r#", "permissions": {"dan": "triage"}"#,
+            linked,
+            1,
+            "ignored: no write access",
+        ),
+        (
+            r#", "permissions": {"erin": "admin"}"#,
+            linked,
+            1,
+            "ignored: no write access",
+        ),
+        (
+            r#", "permissions": {"dan": "write"}, "pushers": ["dan"]"#,
+            linked,
+            1,
+            "ignored: pusher",
+        ),
+        ("", linked, 0, "permissions were not checked"),
+        (
+            r#", "permissions": {"dan": "write"}"#,
+            r#"{"sha": "c0ffee1234", "author": null, "committer": "zed"}"#,
+            1,
+            "[ ] commit c0ffee1 has an author GitHub cannot link to an account",
+        ),
+    ];
+    for (extra, commits, code, want) in cases {
+        let pr = write(dir.path(), "pr.json", &with(extra, commits));
+        let o = run(&[
+            "evaluate",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--pr",
+            pr.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(*code),
+            "{extra} {commits}: {}",
+            stdout(&o)
+        );
+        assert!(
+            stdout(&o).contains(want),
+            "{extra}: want {want:?} in\n{}",
+            stdout(&o)
+        );
+    }
+    let pr = write(
+        dir.path(),
+        "pr.json",
+        &with(r#", "permissions": {"dan": "owner"}"#, linked),
+    );
+    let o = run(&[
+        "evaluate",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--pr",
+        pr.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an unknown permission is invalid input"
+    );
+    assert!(
+        stderr(&o).contains("unknown variant `owner`"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("pr.json:5:"), "{}", stderr(&o));
+}

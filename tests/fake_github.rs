@@ -12,7 +12,7 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 
 use support::fake_github::{
-    AuthKind, CommitSpec, FakeGitHub, Fault, FaultKind, FileSpec, MAX_OUTPUT_CHARS, PrSpec,
+    AuthKind, CommitSpec, FakeGitHub, Fault, FaultKind, FileSpec, MAX_OUTPUT_BYTES, PrSpec,
     blob_sha, clock, test_fixture,
 };
 use support::webhooks;
@@ -806,7 +806,9 @@ async fn check_run_input_is_validated_like_github() {
     let w = world().await;
     let sha = "e".repeat(40);
     let path = format!("/repos/{REPO}/check-runs");
-    let long = "x".repeat(MAX_OUTPUT_CHARS + 1);
+    let long = "x".repeat(MAX_OUTPUT_BYTES + 1);
+    // Fewer characters than the limit, more bytes: GitHub counts bytes.
+    let wide = "é".repeat(MAX_OUTPUT_BYTES / 2 + 1);
     let invalid = [
         json!({"head_sha": sha}),
         json!({"name": "reviewgate"}),
@@ -819,6 +821,7 @@ async fn check_run_input_is_validated_like_github() {
         json!({"name": "reviewgate", "head_sha": sha, "output": {"title": "t"}}),
         json!({"name": "reviewgate", "head_sha": sha, "output": {"title": "t", "summary": long}}),
         json!({"name": "reviewgate", "head_sha": sha, "output": {"title": "t", "summary": "s", "text": long}}),
+        json!({"name": "reviewgate", "head_sha": sha, "output": {"title": "t", "summary": wide}}),
     ];
     for body in invalid {
         let answer = w.send(Method::POST, &path, &body).await;
@@ -835,8 +838,9 @@ async fn check_run_input_is_validated_like_github() {
     }
     assert!(w.fake.check_runs(REPO).is_empty());
 
-    // Exactly at the limit is fine; the limit counts characters, not bytes.
-    let at_limit = "é".repeat(MAX_OUTPUT_CHARS);
+    // Exactly at the limit is fine; the limit counts bytes, not characters.
+    let at_limit = format!("{}a", "é".repeat(MAX_OUTPUT_BYTES / 2));
+    assert_eq!(at_limit.len(), MAX_OUTPUT_BYTES);
     let ok = w
         .send(Method::POST, &path, &json!({"name": "reviewgate", "head_sha": sha, "status": "queued", "output": {"title": "t", "summary": at_limit}}))
         .await;

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use reviewgate::evaluate::{Needs, evaluate};
+use reviewgate::evaluate::{Needs, Source, evaluate};
 use reviewgate::policy::Policy;
-use reviewgate::snapshot::{ChangedFile, Commit, Review, ReviewState, Snapshot};
+use reviewgate::snapshot::{ChangedFile, Commit, Permission, Review, ReviewState, Snapshot};
 
 const PEOPLE: &[&str] = &[
     "ann", "bob", "cat", "dan", "eve", "fay", "gus", "Ann", "BOB",
@@ -113,9 +113,11 @@ fn snapshot_strategy() -> impl Strategy<Value = Snapshot> {
         proptest::option::of(0..PEOPLE.len()),
         0usize..3,
         any::<bool>(),
+        permissions_strategy(),
+        proptest::collection::vec(0..PEOPLE.len(), 0..3),
     )
         .prop_map(
-            |(files, reviews, committer, truncated_by, with_team)| Snapshot {
+            |(files, reviews, committer, truncated_by, with_team, permissions, pushers)| Snapshot {
                 author: "gus".into(),
                 base: None,
                 head_sha: "head".into(),
@@ -135,8 +137,31 @@ fn snapshot_strategy() -> impl Strategy<Value = Snapshot> {
                 } else {
                     BTreeMap::new()
                 },
+                permissions,
+                pushers: pushers.into_iter().map(|p| PEOPLE[p].to_string()).collect(),
             },
         )
+}
+
+/// No permissions at all (a hand-written snapshot), or a random role for each person.
+fn permissions_strategy() -> impl Strategy<Value = Option<BTreeMap<String, Permission>>> {
+    let role = prop_oneof![
+        Just(Permission::None),
+        Just(Permission::Read),
+        Just(Permission::Triage),
+        Just(Permission::Write),
+        Just(Permission::Maintain),
+        Just(Permission::Admin),
+    ];
+    proptest::option::of(proptest::collection::vec(role, PEOPLE.len())).prop_map(|roles| {
+        roles.map(|roles| {
+            PEOPLE
+                .iter()
+                .zip(roles)
+                .map(|(p, r)| (p.to_string(), r))
+                .collect()
+        })
+    })
 }
 
 /// `a` needs at least as much as `b`, in every dimension.
@@ -149,6 +174,25 @@ fn at_least(a: &Needs, b: &Needs) -> bool {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn taking_write_access_away_or_adding_a_pusher_never_approves_a_pr(
+        policy in policy_strategy(),
+        snapshot in snapshot_strategy(),
+        who in 0..PEOPLE.len(),
+    ) {
+        let before = evaluate(&policy, &snapshot, POLICY_PATH);
+        let mut less = snapshot.clone();
+        less.permissions.get_or_insert_with(|| {
+            PEOPLE.iter().map(|p| (p.to_string(), Permission::Write)).collect()
+        }).insert(PEOPLE[who].to_string(), Permission::Read);
+        let after = evaluate(&policy, &less, POLICY_PATH);
+        prop_assert!(before.approved || !after.approved, "read access approved: {:#?}", after);
+        let mut pushed = snapshot.clone();
+        pushed.pushers.push(PEOPLE[who].to_uppercase());
+        let after = evaluate(&policy, &pushed, POLICY_PATH);
+        prop_assert!(before.approved || !after.approved, "a pusher approved: {:#?}", after);
+    }
 
     #[test]
     fn adding_an_approval_never_blocks_an_approved_pr(
@@ -197,7 +241,8 @@ proptest! {
             && v.needs.groups.iter().all(|(g, n)| {
                 v.requirements.iter().flat_map(|r| &r.groups).find(|c| &c.group == g).is_some_and(|c| c.have >= *n)
             });
-        prop_assert_eq!(v.approved, met && v.blocked_by.is_empty());
+        let unlinked = v.requirements.iter().any(|r| matches!(r.source, Source::UnlinkedCommit { .. }));
+        prop_assert_eq!(v.approved, met && v.blocked_by.is_empty() && !unlinked);
         prop_assert_eq!(v.approved, v.requirements.iter().all(|r| r.satisfied) && v.blocked_by.is_empty());
         prop_assert!(!v.title.is_empty() && !v.title.contains('\n'));
     }

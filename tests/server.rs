@@ -468,12 +468,14 @@ async fn merge_groups_get_the_pr_verdict_on_the_group_commit() {
 }
 
 #[tokio::test]
-async fn a_repository_without_a_policy_gets_no_check_and_an_old_run_goes_neutral() {
+async fn a_policy_deleted_from_the_base_fails_every_pr_into_it() {
+    // No policy no longer means "not gated" (`neutral`, which GitHub counts as passing): a PR
+    // into a branch without one fails, saying where the policy belongs.
     let fake = fake_world().await;
     let h = Harness::with(fake, &[]).await;
     let n = h.fake.open_pr(REPO, pr(&["src/lib.rs"]));
-    let run = h.pr_event("opened", n).await;
-    assert_eq!(run.conclusion.as_deref(), Some("failure"));
+    let run = h.review(n, "dan", "APPROVED").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
     // The policy is deleted by a push to the base branch.
     h.fake.remove_file(REPO, "main", POLICY_PATH);
     let after = h.fake.branch_head(REPO, "main").expect("main");
@@ -488,19 +490,12 @@ async fn a_repository_without_a_policy_gets_no_check_and_an_old_run_goes_neutral
     assert!(h.deliver("push", &push).await.status().is_success());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let run = h.check_on(&h.head_sha(n)).await.expect("check");
-    assert_eq!(run.conclusion.as_deref(), Some("neutral"));
-    assert_eq!(run.title.as_deref(), Some("No review policy"));
+    assert_eq!(run.conclusion.as_deref(), Some("failure"));
+    assert_eq!(run.title.as_deref(), Some("No review policy on main"));
 
     let m = h.fake.open_pr(REPO, pr(&["src/lib.rs"]));
-    h.deliver(
-        "pull_request",
-        &webhooks::pull_request_event("opened", &h.fake, REPO, m, INSTALLATION),
-    )
-    .await;
-    assert!(
-        h.check_on(&h.head_sha(m)).await.is_none(),
-        "no policy, no check run"
-    );
+    let run = h.pr_event("opened", m).await;
+    assert_eq!(run.conclusion.as_deref(), Some("failure"));
     assert_eq!(h.evaluations("no_policy"), 2);
 }
 

@@ -1,6 +1,6 @@
 //! What the check run says in each situation. Only an approved verdict is `success`; every
 //! doubt is `failure`, never `neutral` or `skipped` (GitHub counts both as passing for a
-//! required check). `neutral` is used only when the repository has no policy at all.
+//! required check) — a base branch without a policy included.
 
 use std::fmt::Write;
 
@@ -8,12 +8,12 @@ use crate::evaluate::Verdict;
 use crate::github::GitHubError;
 use crate::github::checks::CheckOutput;
 use crate::policy::PolicyErrors;
-use crate::report::{self, MAX_CHECK_OUTPUT_CHARS};
+use crate::report::{self, MAX_CHECK_OUTPUT_BYTES};
 
 /// Titles are one line; GitHub shows them beside the check's name.
 const MAX_TITLE_CHARS: usize = 200;
 
-fn one_line(title: &str) -> String {
+pub(super) fn one_line(title: &str) -> String {
     let line = title.lines().next().unwrap_or("").trim();
     if line.chars().count() <= MAX_TITLE_CHARS {
         return line.to_string();
@@ -23,8 +23,8 @@ fn one_line(title: &str) -> String {
     cut
 }
 
-fn cap(summary: String) -> String {
-    crate::report::truncate_for_check(summary, MAX_CHECK_OUTPUT_CHARS)
+pub(super) fn cap(summary: String) -> String {
+    crate::report::truncate_for_check(summary, MAX_CHECK_OUTPUT_BYTES)
 }
 
 /// The evaluator's verdict.
@@ -40,6 +40,7 @@ pub fn verdict(v: &Verdict, merge_group_of: Option<u64>) -> CheckOutput {
     CheckOutput {
         policy_sha: None,
         pr_updated_at: None,
+        external: None,
         conclusion: if v.approved { "success" } else { "failure" },
         title: one_line(&v.title),
         summary: cap(summary),
@@ -55,6 +56,7 @@ pub fn incomplete(v: &Verdict, title: &str, why: &str) -> CheckOutput {
     CheckOutput {
         policy_sha: None,
         pr_updated_at: None,
+        external: None,
         conclusion: "failure",
         title: one_line(title),
         summary: cap(summary),
@@ -73,6 +75,7 @@ pub fn invalid_policy(errors: &PolicyErrors, branch: &str) -> CheckOutput {
     CheckOutput {
         policy_sha: None,
         pr_updated_at: None,
+        external: None,
         conclusion: "failure",
         title: one_line(&format!(
             "Invalid review policy: {n} {} in {}",
@@ -92,6 +95,7 @@ pub fn github_error(what: &str, error: &GitHubError) -> CheckOutput {
     CheckOutput {
         policy_sha: None,
         pr_updated_at: None,
+        external: None,
         conclusion: "failure",
         title: one_line(&format!("Could not read {what} from GitHub; will retry")),
         summary: cap(format!(
@@ -103,24 +107,33 @@ pub fn github_error(what: &str, error: &GitHubError) -> CheckOutput {
     }
 }
 
-/// The repository has no policy on the base branch.
+/// The base branch has no policy: nothing can be approved into it. (A check that passed
+/// here would let anyone merge by opening a PR into a branch without one.)
 pub fn no_policy(policy_path: &str, branch: &str) -> CheckOutput {
     CheckOutput {
-        policy_sha: None,
+        policy_sha: Some(NO_POLICY.to_string()),
         pr_updated_at: None,
-        conclusion: "neutral",
-        title: "No review policy".to_string(),
-        summary: format!(
-            "There is no `{policy_path}` on `{branch}`, so reviewgate does not gate this pull request."
-        ),
+        external: None,
+        conclusion: "failure",
+        title: one_line(&format!("No review policy on {branch}")),
+        summary: cap(format!(
+            "There is no review policy on `{branch}`: reviewgate expects it at `{policy_path}` on the pull request's \
+             base branch, so it cannot approve pull requests into `{branch}`. A lead adds the policy there \
+             (check it first with `reviewgate check`); an organisation that installs reviewgate on repositories it \
+             does not gate sets `REVIEWGATE_WHEN_NO_POLICY=skip`."
+        )),
     }
 }
+
+/// What `external_id` records as the policy of a base branch without one.
+pub const NO_POLICY: &str = "none";
 
 /// The merge group's PR is closed: the group must not merge on our account.
 pub fn closed_pr(number: u64) -> CheckOutput {
     CheckOutput {
         policy_sha: None,
         pr_updated_at: None,
+        external: None,
         conclusion: "failure",
         title: format!("Pull request #{number} is closed"),
         summary: format!(

@@ -13,6 +13,24 @@ use crate::github::RepoName;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Enqueue(Job),
+    /// Like `Enqueue`, without the debounce: a retargeted PR must not keep the verdict of its
+    /// old base a moment longer than it takes to evaluate it.
+    EnqueueNow(Job),
+    /// `login` pushed to the PR's head branch: a contributor, who may not approve.
+    RecordPusher {
+        pr: PrRef,
+        login: String,
+    },
+    /// Who has what access may have changed: drop cached permissions of one repository, or
+    /// (`repo: None`) of every repository of the installation (`None`: of every installation).
+    ForgetPermissions {
+        installation: Option<u64>,
+        repo: Option<RepoName>,
+    },
+    /// A team of the organisation changed: re-evaluate the PRs whose verdict named one.
+    ReevaluateOrg {
+        org: String,
+    },
     /// Team members may have changed: drop the cached members (`slug: None`: every team of
     /// the organisation, e.g. when a team was deleted or renamed).
     ForgetTeam {
@@ -133,6 +151,8 @@ struct Payload {
     commits: Option<Vec<PushCommit>>,
     #[serde(default)]
     team: Option<Team>,
+    #[serde(default)]
+    sender: Option<Login>,
 }
 
 /// Events the App reads; every other event is only checked to be JSON.
@@ -145,6 +165,7 @@ const HANDLED: &[&str] = &[
     "push",
     "membership",
     "team",
+    "member",
 ];
 
 /// A delivery the App cannot read.
@@ -181,20 +202,41 @@ pub fn actions(
     let mut out = Vec::new();
     match event {
         "pull_request" => {
-            let relevant = match action {
-                "opened" | "reopened" | "synchronize" | "ready_for_review" => true,
-                "edited" => p.changes.as_ref().is_some_and(|c| c.base.is_some()),
-                _ => false,
-            };
+            let base_changed =
+                action == "edited" && p.changes.as_ref().is_some_and(|c| c.base.is_some());
+            let relevant = base_changed
+                || matches!(
+                    action,
+                    "opened" | "reopened" | "synchronize" | "ready_for_review"
+                );
+            let pr = p.pull_request.as_ref();
+            // Whoever pushed is recorded even for a PR closed since: it may be reopened.
+            if let (Some(pr), Some(sender), true) = (
+                pr,
+                p.sender.as_ref(),
+                matches!(action, "opened" | "synchronize"),
+            ) {
+                if let Some(r) = pr_ref(pr.number) {
+                    out.push(Action::RecordPusher {
+                        pr: r,
+                        login: sender.login.clone(),
+                    });
+                }
+            }
             if let Some(pr) = p
                 .pull_request
                 .filter(|pr| relevant && pr.state.as_deref() != Some("closed"))
             {
                 if let Some(r) = pr_ref(pr.number) {
-                    out.push(Action::Enqueue(Job::Pr {
+                    let job = Job::Pr {
                         pr: r,
                         head_sha: pr.head.and_then(|h| h.sha),
-                    }));
+                    };
+                    out.push(if base_changed {
+                        Action::EnqueueNow(job)
+                    } else {
+                        Action::Enqueue(job)
+                    });
                 }
             }
         }
@@ -286,7 +328,24 @@ pub fn actions(
                     .team
                     .filter(|t| !(t.deleted || event == "team" && action == "edited"))
                     .and_then(|t| t.slug);
-                out.push(Action::ForgetTeam { org, slug });
+                out.push(Action::ForgetTeam {
+                    org: org.clone(),
+                    slug,
+                });
+                out.push(Action::ForgetPermissions {
+                    installation,
+                    repo: None,
+                });
+                out.push(Action::ReevaluateOrg { org });
+            }
+        }
+        "member" => {
+            out.push(Action::ForgetPermissions {
+                installation,
+                repo: repo.clone(),
+            });
+            if let (Some(installation), Some(repo)) = (installation, repo.clone()) {
+                out.push(Action::Enqueue(Job::RepoChanged { installation, repo }));
             }
         }
         _ => {}

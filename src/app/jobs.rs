@@ -24,6 +24,9 @@ pub enum Job {
         repo: RepoName,
         branch: String,
     },
+    /// Who may approve in the repository may have changed (a collaborator was added,
+    /// removed or given another role): re-evaluate its open PRs.
+    RepoChanged { installation: u64, repo: RepoName },
 }
 
 /// What makes two jobs the same work: events for one PR collapse into one evaluation.
@@ -32,6 +35,7 @@ pub enum JobKey {
     Pr(String, u64),
     MergeGroup(String, String),
     PolicyChanged(String, String),
+    RepoChanged(String),
 }
 
 impl Job {
@@ -44,6 +48,9 @@ impl Job {
             ),
             Job::PolicyChanged { repo, branch, .. } => {
                 JobKey::PolicyChanged(repo.to_string().to_ascii_lowercase(), branch.clone())
+            }
+            Job::RepoChanged { repo, .. } => {
+                JobKey::RepoChanged(repo.to_string().to_ascii_lowercase())
             }
         }
     }

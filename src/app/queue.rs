@@ -29,8 +29,11 @@ pub enum Admission {
 }
 
 enum State {
-    Queued,
-    Running { again: bool },
+    /// Waiting in `due` under this `(due, seq)`.
+    Queued(Instant, u64),
+    Running {
+        again: bool,
+    },
 }
 
 struct Entry {
@@ -80,6 +83,12 @@ impl Queue {
         self.insert(job, true, self.debounce)
     }
 
+    /// Adds a job from a webhook delivery that must not wait for the debounce: due now, or
+    /// moved forward if it was already queued.
+    pub fn push_now(&self, job: Job) -> Admission {
+        self.insert(job, true, Duration::ZERO)
+    }
+
     /// Adds a job the App itself derived (fan-out after a policy change, a retry). These are
     /// bounded by GitHub's own data, so they are not refused for capacity.
     pub fn push_internal(&self, job: Job, delay: Duration) -> Admission {
@@ -87,15 +96,25 @@ impl Queue {
     }
 
     fn insert(&self, job: Job, enforce_capacity: bool, delay: Duration) -> Admission {
-        let mut inner = self.state();
+        let mut guard = self.state();
+        let inner = &mut *guard;
         if inner.closed {
             return Admission::Refused;
         }
         let key = job.key();
+        let due = Instant::now() + delay;
         if let Some(entry) = inner.entries.get_mut(&key) {
             entry.job.absorb(job);
-            if let State::Running { again } = &mut entry.state {
-                *again = true;
+            match &mut entry.state {
+                State::Running { again } => *again = true,
+                State::Queued(at, seq) if due < *at => {
+                    let old = (*at, *seq, key.clone());
+                    *at = due;
+                    let seq = *seq;
+                    inner.due.remove(&old);
+                    inner.due.insert((due, seq, key));
+                }
+                State::Queued(..) => {}
             }
             return Admission::Coalesced;
         }
@@ -103,7 +122,6 @@ impl Queue {
         if enforce_capacity && waiting >= self.capacity {
             return Admission::Refused;
         }
-        let due = Instant::now() + delay;
         inner.seq += 1;
         let seq = inner.seq;
         inner.due.insert((due, seq, key.clone()));
@@ -111,11 +129,11 @@ impl Queue {
             key,
             Entry {
                 job,
-                state: State::Queued,
+                state: State::Queued(due, seq),
             },
         );
         self.metrics.set_queue_depth(inner.due.len());
-        drop(inner);
+        drop(guard);
         self.notify.notify_one();
         Admission::Queued
     }
@@ -174,7 +192,7 @@ impl Queue {
             let seq = inner.seq;
             inner.due.insert((due, seq, key.clone()));
             if let Some(entry) = inner.entries.get_mut(key) {
-                entry.state = State::Queued;
+                entry.state = State::Queued(due, seq);
             }
         } else {
             inner.entries.remove(key);
@@ -304,6 +322,18 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn push_now_skips_the_debounce_even_for_a_queued_job() {
+        let q = queue(10, 60_000);
+        assert_eq!(q.push(pr(1)), Admission::Queued);
+        assert_eq!(q.push_now(pr(1)), Admission::Coalesced);
+        let next = tokio::time::timeout(Duration::from_secs(1), q.next()).await;
+        assert!(next.is_ok(), "the queued job was moved forward");
+        assert_eq!(q.push_now(pr(2)), Admission::Queued);
+        let next = tokio::time::timeout(Duration::from_secs(1), q.next()).await;
+        assert!(next.is_ok(), "a new job is due at once");
     }
 
     #[tokio::test]

@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use super::App;
 use super::jobs::{Job, PrRef};
+use super::{App, WhenNoPolicy, check_output};
 use crate::github::checks;
 use crate::github::client::Auth;
 use crate::github::policy_source::{self, PolicyLookup};
@@ -144,7 +144,10 @@ impl App {
             )
             .await?;
             let expected = match lookup {
-                PolicyLookup::Missing => continue,
+                PolicyLookup::Missing if self.when_no_policy == WhenNoPolicy::Skip => continue,
+                PolicyLookup::Missing => {
+                    checks::state_id(check_output::NO_POLICY, pr.updated_at.as_deref())
+                }
                 PolicyLookup::Found { blob_sha, .. } => {
                     checks::state_id(&blob_sha, pr.updated_at.as_deref())
                 }
@@ -155,7 +158,11 @@ impl App {
                 return Ok(false);
             }
             let current = run.as_ref().is_some_and(|run| {
-                run.status == "completed" && run.external_id.as_deref() == Some(expected.as_str())
+                run.status == "completed"
+                    && run
+                        .external_id
+                        .as_deref()
+                        .is_some_and(|id| checks::state_matches(id, pr.number, &expected))
             });
             if !current {
                 if !budget.spend(EVALUATION_COST) {

@@ -9,7 +9,7 @@ pub mod verdict;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::policy::{Level, MatchScratch, Policy};
+use crate::policy::{Level, MatchScratch, Policy, is_bot};
 use crate::snapshot::Snapshot;
 
 use reviews::{Teams, key, review_facts};
@@ -104,6 +104,10 @@ pub fn evaluate(policy: &Policy, snapshot: &Snapshot, policy_path: &str) -> Verd
         ));
     }
 
+    let unlinked = unlinked_commits(policy, snapshot);
+    let unlinked_lines: Vec<String> = unlinked.iter().map(|r| r.reason.clone()).collect();
+    requirements.extend(unlinked);
+
     let mut needs = Needs::default();
     for r in &requirements {
         if let Some(a) = &r.approvals {
@@ -121,9 +125,29 @@ pub fn evaluate(policy: &Policy, snapshot: &Snapshot, policy_path: &str) -> Verd
         &facts.approvers,
         &groups.have(),
         &facts.blockers,
+        &unlinked_lines,
     );
+    let notes = notes(policy, snapshot, &teams, complete);
 
+    Verdict {
+        approved,
+        title,
+        head_sha: snapshot.head_sha.clone(),
+        needs,
+        approvals: facts.approvers.len() as u32,
+        file_list_complete: complete,
+        requirements,
+        reviewers: facts.reviewers,
+        blocked_by: facts.blockers,
+        notes,
+    }
+}
+
+/// Things the reader should know that are not requirements: fail-closed decisions and
+/// facts the snapshot did not give.
+fn notes(policy: &Policy, snapshot: &Snapshot, teams: &Teams, complete: bool) -> Vec<String> {
     let mut notes = Vec::new();
+    let given = snapshot.files.len() as u64;
     if !complete {
         notes.push(format!(
             "GitHub listed {given} of the {} files this PR changes (it lists at most 3000). With the list incomplete, \
@@ -138,7 +162,15 @@ pub fn evaluate(policy: &Policy, snapshot: &Snapshot, policy_path: &str) -> Verd
             ));
         }
     }
-    if !policy.settings.contributors_can_approve {
+    if snapshot.permissions.is_none() {
+        notes.push(
+            "The snapshot gives no `permissions`, so permissions were not checked: every reviewer \
+             is taken to have write access."
+                .to_string(),
+        );
+    }
+    let settings = policy.settings;
+    if !settings.contributors_can_approve && settings.allow_unlinked_commits {
         let unlinked = snapshot
             .commits
             .iter()
@@ -156,19 +188,49 @@ pub fn evaluate(policy: &Policy, snapshot: &Snapshot, policy_path: &str) -> Verd
             ));
         }
     }
+    notes
+}
 
-    Verdict {
-        approved,
-        title,
-        head_sha: snapshot.head_sha.clone(),
-        needs,
-        approvals: facts.approvers.len() as u32,
-        file_list_complete: complete,
-        requirements,
-        reviewers: facts.reviewers,
-        blocked_by: facts.blockers,
-        notes,
+/// One unmet requirement per commit whose author or committer GitHub cannot link to an
+/// account, unless contributors may approve or the policy allows such commits: nobody can
+/// tell who wrote it, so nobody can be shown not to have.
+fn unlinked_commits(policy: &Policy, snapshot: &Snapshot) -> Vec<Requirement> {
+    let settings = policy.settings;
+    if settings.contributors_can_approve || settings.allow_unlinked_commits {
+        return Vec::new();
     }
+    snapshot
+        .commits
+        .iter()
+        .filter(|c| c.author.is_none() || c.committer.is_none())
+        .map(|c| {
+            let sha = c.sha.clone().unwrap_or_default();
+            let (author, committer) = (c.author.is_none(), c.committer.is_none());
+            let who = match (author, committer) {
+                (true, true) => "an author and a committer",
+                (true, false) => "an author",
+                _ => "a committer",
+            };
+            let short = if sha.is_empty() {
+                "(unknown SHA)".to_string()
+            } else {
+                sha.chars().take(7).collect()
+            };
+            Requirement {
+                source: Source::UnlinkedCommit {
+                    sha,
+                    author,
+                    committer,
+                },
+                reason: format!("commit {short} has {who} GitHub cannot link to an account"),
+                files: Vec::new(),
+                matched_files: 0,
+                approvals: None,
+                groups: Vec::new(),
+                satisfied: false,
+            }
+        })
+        .collect()
 }
 
 /// Policy paths are repo-relative; tolerate a leading `./` or `/` in how one is configured.
@@ -288,7 +350,8 @@ impl<'a> GroupTally<'a> {
                     .flat_map(|t| self.teams.members(&t.key()).iter().map(String::as_str));
                 for login in g.users().chain(team_members) {
                     let k = key(login);
-                    if self.facts.ineligible.contains(&k)
+                    if is_bot(login)
+                        || self.facts.ineligible.contains(&k)
                         || self.facts.counted.contains(&k)
                         || !seen.insert(k)
                     {
@@ -361,5 +424,7 @@ pub fn describe_needs(requirement: &Requirement) -> String {
     parts.join(", ")
 }
 
+#[cfg(test)]
+mod eligibility_tests;
 #[cfg(test)]
 mod tests;

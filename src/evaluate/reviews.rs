@@ -1,10 +1,10 @@
 //! Who has approved, who is ignored and why, and who blocks: everything that depends on
 //! reviews and commits but not on which files changed.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
-use crate::policy::{Group, Policy, Settings};
-use crate::snapshot::{ReviewState, Snapshot};
+use crate::policy::{Group, Policy, Settings, is_bot};
+use crate::snapshot::{Permission, ReviewState, Snapshot};
 
 use super::verdict::{Blocker, Ignored, Reviewer};
 
@@ -62,37 +62,118 @@ pub(crate) struct ReviewFacts {
     /// Eligible approvers, as displayed logins, in the order they first reviewed.
     pub(crate) approvers: Vec<String>,
     pub(crate) blockers: Vec<Blocker>,
-    /// Lower-cased logins who may not approve: the author and (unless allowed) contributors.
+    /// Lower-cased logins who may not approve: the author, (unless allowed) contributors and
+    /// pushers, and anyone known to lack write access.
     pub(crate) ineligible: HashSet<String>,
     /// Lower-cased logins already counted.
     pub(crate) counted: HashSet<String>,
 }
 
-/// Reduces the review list to each reviewer's standing, in the order they first reviewed.
-pub(crate) fn review_facts(policy: &Policy, snapshot: &Snapshot, teams: &Teams) -> ReviewFacts {
-    let settings: Settings = policy.settings;
-    let author = key(&snapshot.author);
-    let contributors: HashSet<String> = snapshot
-        .commits
-        .iter()
-        .flat_map(|c| [c.author.as_deref(), c.committer.as_deref()])
-        .flatten()
-        .map(key)
-        .collect();
-    let mut ineligible: HashSet<String> = HashSet::from([author.clone()]);
-    if !settings.contributors_can_approve {
-        ineligible.extend(contributors.iter().cloned());
+/// Who wrote or pushed the PR and who may approve at all: the facts every review is judged by.
+struct People {
+    author: String,
+    contributors: HashSet<String>,
+    pushers: HashSet<String>,
+    /// `None` when the snapshot gives no permissions (they are then not checked).
+    permissions: Option<HashMap<String, Permission>>,
+    settings: Settings,
+}
+
+impl People {
+    fn new(policy: &Policy, snapshot: &Snapshot) -> People {
+        People {
+            author: key(&snapshot.author),
+            contributors: snapshot
+                .commits
+                .iter()
+                .flat_map(|c| [c.author.as_deref(), c.committer.as_deref()])
+                .flatten()
+                .map(key)
+                .collect(),
+            pushers: snapshot.pushers.iter().map(|p| key(p)).collect(),
+            permissions: snapshot
+                .permissions
+                .as_ref()
+                .map(|m| m.iter().map(|(login, p)| (key(login), *p)).collect()),
+            settings: policy.settings,
+        }
     }
 
-    // Latest standing per reviewer. COMMENTED and PENDING change nothing; DISMISSED clears
-    // an earlier approval or change request.
-    struct Standing {
-        login: String,
-        state: ReviewState,
-        commit: String,
+    /// Write access or better; unknown logins have none once permissions are known at all.
+    fn can_write(&self, k: &str) -> bool {
+        self.permissions
+            .as_ref()
+            .is_none_or(|m| m.get(k).is_some_and(|p| p.can_approve()))
     }
+
+    /// Why `login`'s approval (on `commit`) does not count, if it does not: the first of
+    /// author, bot, no write access, contributor, pusher, stale.
+    fn approval_ignored(&self, login: &str, commit: &str, head_sha: &str) -> Option<Ignored> {
+        let k = key(login);
+        let strict = !self.settings.contributors_can_approve;
+        if k == self.author {
+            Some(Ignored::Author)
+        } else if is_bot(login) {
+            Some(Ignored::Bot)
+        } else if !self.can_write(&k) {
+            Some(Ignored::NoWriteAccess)
+        } else if strict && self.contributors.contains(&k) {
+            Some(Ignored::Contributor)
+        } else if strict && self.pushers.contains(&k) {
+            Some(Ignored::Pusher)
+        } else if self.settings.dismiss_stale_approvals && !commit.eq_ignore_ascii_case(head_sha) {
+            Some(Ignored::Stale)
+        } else {
+            None
+        }
+    }
+
+    /// Why `login`'s change request does not block, if it does not: only someone who could
+    /// approve (not the author, not a bot, with write access) can block.
+    fn block_ignored(&self, login: &str) -> Option<Ignored> {
+        let k = key(login);
+        if k == self.author {
+            Some(Ignored::Author)
+        } else if is_bot(login) {
+            Some(Ignored::Bot)
+        } else if !self.can_write(&k) {
+            Some(Ignored::NoWriteAccess)
+        } else {
+            None
+        }
+    }
+
+    /// Logins that could never approve, for leaving them out of "could unblock" lists.
+    fn ineligible(&self) -> HashSet<String> {
+        let mut out = HashSet::from([self.author.clone()]);
+        if !self.settings.contributors_can_approve {
+            out.extend(self.contributors.iter().cloned());
+            out.extend(self.pushers.iter().cloned());
+        }
+        if let Some(m) = &self.permissions {
+            out.extend(
+                m.iter()
+                    .filter(|(_, p)| !p.can_approve())
+                    .map(|(k, _)| k.clone()),
+            );
+        }
+        out
+    }
+}
+
+/// A reviewer's latest standing: what their reviews, oldest first, amount to.
+struct Standing {
+    login: String,
+    state: ReviewState,
+    commit: String,
+}
+
+/// Reduces the review list to each reviewer's latest standing, in the order they first
+/// reviewed. COMMENTED and PENDING change nothing; DISMISSED clears an earlier approval or
+/// change request.
+fn standings(snapshot: &Snapshot) -> Vec<Standing> {
     let mut order: Vec<String> = Vec::new();
-    let mut standing: BTreeMap<String, Standing> = BTreeMap::new();
+    let mut standing: HashMap<String, Standing> = HashMap::new();
     for review in &snapshot.reviews {
         let k = key(&review.user);
         let entry = standing.entry(k.clone()).or_insert_with(|| {
@@ -117,40 +198,41 @@ pub(crate) fn review_facts(policy: &Policy, snapshot: &Snapshot, teams: &Teams) 
             ReviewState::Commented | ReviewState::Pending => {}
         }
     }
+    order
+        .into_iter()
+        .filter_map(|k| standing.remove(&k))
+        .collect()
+}
 
+/// Each reviewer's standing, who counts, who is ignored and why, and who blocks.
+pub(crate) fn review_facts(policy: &Policy, snapshot: &Snapshot, teams: &Teams) -> ReviewFacts {
+    let people = People::new(policy, snapshot);
     let mut facts = ReviewFacts {
         reviewers: Vec::new(),
         approvers: Vec::new(),
         blockers: Vec::new(),
-        ineligible,
+        ineligible: people.ineligible(),
         counted: HashSet::new(),
     };
-    for k in order {
-        let Some(s) = standing.remove(&k) else {
-            continue;
+    for s in standings(snapshot) {
+        let k = key(&s.login);
+        let ignored = match s.state {
+            ReviewState::Approved => {
+                people.approval_ignored(&s.login, &s.commit, &snapshot.head_sha)
+            }
+            ReviewState::ChangesRequested if policy.settings.changes_requested_blocks => {
+                people.block_ignored(&s.login)
+            }
+            _ => None,
         };
-        let mut ignored = None;
-        if s.state == ReviewState::Approved {
-            ignored = if k == author {
-                Some(Ignored::Author)
-            } else if !settings.contributors_can_approve && contributors.contains(&k) {
-                Some(Ignored::Contributor)
-            } else if settings.dismiss_stale_approvals
-                && !s.commit.eq_ignore_ascii_case(&snapshot.head_sha)
-            {
-                Some(Ignored::Stale)
-            } else {
-                None
-            };
-        }
         let counted = s.state == ReviewState::Approved && ignored.is_none();
         if counted {
             facts.approvers.push(s.login.clone());
             facts.counted.insert(k.clone());
         }
-        if settings.changes_requested_blocks
+        if policy.settings.changes_requested_blocks
             && s.state == ReviewState::ChangesRequested
-            && k != author
+            && ignored.is_none()
         {
             facts.blockers.push(Blocker {
                 login: s.login.clone(),

@@ -112,6 +112,8 @@ fn pr(files: Vec<ChangedFile>, reviews: Vec<Review>) -> Snapshot {
                 vec!["pat".to_string(), "carol".to_string()],
             ),
         ]),
+        permissions: None,
+        pushers: Vec::new(),
     }
 }
 
@@ -129,6 +131,7 @@ fn sources(v: &Verdict) -> Vec<String> {
             Source::DefaultLevel { level } => format!("default:{level}"),
             Source::Path { name, .. } => format!("path:{name}"),
             Source::PolicyOwners { group, .. } => format!("owners:{group}"),
+            Source::UnlinkedCommit { sha, .. } => format!("unlinked:{sha}"),
         })
         .collect()
 }
@@ -705,14 +708,19 @@ fn a_pr_editing_the_policy_needs_a_lead() {
 }
 
 #[test]
-fn unlinked_commit_authors_are_mentioned() {
+fn unlinked_commit_authors_are_mentioned_when_the_policy_allows_them() {
     let mut snapshot = pr(vec![file("src/a.rs")], vec![approve("alice")]);
     snapshot.commits.push(Commit {
         sha: None,
         author: None,
         committer: Some("web-flow".into()),
     });
-    let v = evaluate(&policy(), &snapshot, POLICY_PATH);
+    let v = evaluate(
+        &policy_with("allow_unlinked_commits = true"),
+        &snapshot,
+        POLICY_PATH,
+    );
+    assert!(v.approved, "{}", crate::report::text(&v));
     assert!(
         v.notes
             .iter()
@@ -743,8 +751,8 @@ fn the_explanation_names_the_files_the_people_and_the_way_out() {
         "seniors: 0 of 1",
         "approved but not in seniors: dan",
         "could unblock: alice, carol, sam; members of @acme/senior-engineers",
-        "alice: APPROVED on 0ld5ha — ignored: approved an older commit",
-        "zed: APPROVED on c0ffee — ignored: PR author",
+        "alice: APPROVED on 0ld5ha — ignored: stale (approved an older commit",
+        "zed: APPROVED on c0ffee — ignored: author (the PR's author)",
         "bob requested changes",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");

@@ -54,6 +54,13 @@ pub enum Source {
     },
     /// The PR changes the policy file itself.
     PolicyOwners { group: String, policy_path: String },
+    /// A commit whose author or committer GitHub cannot link to an account: nobody can tell
+    /// who wrote it, so no approval lifts it (unless `allow_unlinked_commits`).
+    UnlinkedCommit {
+        sha: String,
+        author: bool,
+        committer: bool,
+    },
 }
 
 /// One thing the PR must satisfy, with the evidence.
@@ -112,30 +119,58 @@ pub struct Reviewer {
     pub commit: String,
     /// Counts toward `approvals`.
     pub counted: bool,
-    /// Why an approval does not count.
+    /// Why an approval does not count, or a change request does not block.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ignored: Option<Ignored>,
     /// The policy's groups they belong to.
     pub groups: Vec<String>,
 }
 
-/// Why an approval is ignored.
+/// Why a review does not count: an approval toward the requirements, or a change request
+/// toward blocking. When several reasons apply, the first in this order is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
 pub enum Ignored {
     /// The PR's author cannot approve their own PR.
+    #[serde(rename = "author")]
     Author,
+    /// A GitHub App's bot account (`…[bot]`) never approves, even through a team.
+    #[serde(rename = "bot")]
+    Bot,
+    /// Below write access on the repository (or not a collaborator at all): GitHub itself
+    /// would not count their approval.
+    #[serde(rename = "no write access")]
+    NoWriteAccess,
     /// They authored or committed a commit of the PR (`contributors_can_approve = false`).
+    #[serde(rename = "contributor")]
     Contributor,
+    /// They pushed to the PR's head branch (`contributors_can_approve = false`).
+    #[serde(rename = "pusher")]
+    Pusher,
     /// Given on an older commit (`dismiss_stale_approvals = true`).
+    #[serde(rename = "stale")]
     Stale,
 }
 
 impl Ignored {
+    /// The reason as it appears in the JSON verdict and the text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ignored::Author => "author",
+            Ignored::Bot => "bot",
+            Ignored::NoWriteAccess => "no write access",
+            Ignored::Contributor => "contributor",
+            Ignored::Pusher => "pusher",
+            Ignored::Stale => "stale",
+        }
+    }
+
     pub fn explain(self) -> &'static str {
         match self {
-            Ignored::Author => "PR author",
+            Ignored::Author => "the PR's author",
+            Ignored::Bot => "bots never count",
+            Ignored::NoWriteAccess => "needs write access to the repository",
             Ignored::Contributor => "authored or committed a commit in this PR",
+            Ignored::Pusher => "pushed to this PR's branch",
             Ignored::Stale => "approved an older commit, not the current head",
         }
     }
@@ -159,6 +194,7 @@ pub(crate) fn title(
     approvers: &[String],
     group_have: &BTreeMap<String, u32>,
     blockers: &[Blocker],
+    unlinked: &[String],
 ) -> String {
     if approved {
         return match approvers.len() {
@@ -213,11 +249,27 @@ pub(crate) fn title(
             parts.push(format!("needs {needs_text}"));
         }
     }
+    match unlinked {
+        [] => {}
+        [one] => parts.push(one.clone()),
+        many => parts.push(format!(
+            "{} commits have an author or committer GitHub cannot link to an account",
+            many.len()
+        )),
+    }
     if parts.is_empty() {
         // Not approved with nothing missing cannot happen; say so rather than guess.
         return "Not approved".to_string();
     }
-    parts.join("; ")
+    capitalize(&parts.join("; "))
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 #[cfg(test)]
@@ -326,7 +378,7 @@ mod tests {
         ];
         for (approved, needs, approvers, group_have, blockers, want) in cases {
             assert_eq!(
-                title(approved, &needs, &approvers, &group_have, &blockers),
+                title(approved, &needs, &approvers, &group_have, &blockers, &[]),
                 want
             );
         }

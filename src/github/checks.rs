@@ -29,12 +29,18 @@ pub struct CheckOutput {
     /// The PR's `updated_at` when it was read for this verdict, also kept in `external_id`,
     /// so reconciliation can tell a PR that changed since without comparing clocks.
     pub pr_updated_at: Option<String>,
+    /// The whole `external_id`, when the run stands for several pull requests (see
+    /// [`state_matches`]).
+    pub external: Option<String>,
 }
 
 impl CheckOutput {
     /// The run's `external_id`: what the verdict was reached under (see [`state_id`]), or
     /// empty for results that should be recomputed at the next sweep.
     pub fn external_id(&self) -> String {
+        if let Some(external) = &self.external {
+            return external.clone();
+        }
         match &self.policy_sha {
             Some(sha) => state_id(sha, self.pr_updated_at.as_deref()),
             None => String::new(),
@@ -50,29 +56,73 @@ pub fn state_id(policy_sha: &str, pr_updated_at: Option<&str>) -> String {
     )
 }
 
-/// Check-run IDs by repository, commit and name, so an update needs no lookup.
+/// Whether the run on a commit lets a merge through now, as far as the App knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// `success`, `neutral` or `skipped`: GitHub counts all three as passing.
+    Passing,
+    /// Failing, still running, or no run at all.
+    NotPassing,
+    /// The App could not find out.
+    Unknown,
+}
+
+impl Standing {
+    pub fn of(status: &str, conclusion: Option<&str>) -> Standing {
+        match (status, conclusion) {
+            ("completed", Some("success" | "neutral" | "skipped")) => Standing::Passing,
+            _ => Standing::NotPassing,
+        }
+    }
+}
+
+/// A check run that could not be written, and what stands on the commit instead.
+#[derive(Debug, Clone)]
+pub struct WriteError {
+    pub error: GitHubError,
+    pub standing: Standing,
+}
+
+/// Whether a run's `external_id` says it is current for pull request `number`, whose inputs
+/// are `expected` (a [`state_id`]): either the whole id, or, for a run that stands for several
+/// pull requests, the part `#number <state>`.
+pub fn state_matches(external_id: &str, number: u64, expected: &str) -> bool {
+    if external_id == expected {
+        return true;
+    }
+    let prefix = format!("#{number} ");
+    external_id
+        .split('|')
+        .any(|part| part.strip_prefix(&prefix) == Some(expected))
+}
+
+/// Repository, commit and check name, lower-cased where GitHub ignores case.
+type RunKey = (String, String, String);
+
+/// Check-run IDs by repository, commit and name, so an update needs no lookup, with the
+/// conclusion last written to each.
 #[derive(Default)]
 pub struct CheckRunIds {
-    ids: Mutex<HashMap<(String, String, String), u64>>,
+    ids: Mutex<HashMap<RunKey, (u64, &'static str)>>,
 }
 
 const MAX_REMEMBERED: usize = 50_000;
 
 impl CheckRunIds {
-    fn get(&self, key: &(String, String, String)) -> Option<u64> {
+    fn get(&self, key: &RunKey) -> Option<(u64, &'static str)> {
         self.ids.lock().ok()?.get(key).copied()
     }
 
-    fn put(&self, key: (String, String, String), id: u64) {
+    fn put(&self, key: RunKey, id: u64, conclusion: &'static str) {
         if let Ok(mut m) = self.ids.lock() {
             if m.len() >= MAX_REMEMBERED {
                 m.clear();
             }
-            m.insert(key, id);
+            m.insert(key, (id, conclusion));
         }
     }
 
-    fn forget(&self, key: &(String, String, String)) {
+    fn forget(&self, key: &RunKey) {
         if let Ok(mut m) = self.ids.lock() {
             m.remove(key);
         }
@@ -107,7 +157,31 @@ pub async fn find(
         .max_by_key(|r| r.id))
 }
 
-/// Writes `output` as the completed check run `name` on `sha`. Returns the run's ID.
+fn key(repo: &RepoName, sha: &str, name: &str) -> RunKey {
+    (
+        repo.to_string().to_ascii_lowercase(),
+        sha.to_ascii_lowercase(),
+        name.to_string(),
+    )
+}
+
+/// Whether a run of ours named `name` exists on `sha`.
+pub async fn exists(
+    gh: &GitHub,
+    ids: &CheckRunIds,
+    installation: u64,
+    repo: &RepoName,
+    sha: &str,
+    name: &str,
+) -> Result<bool, GitHubError> {
+    if ids.get(&key(repo, sha, name)).is_some() {
+        return Ok(true);
+    }
+    Ok(find(gh, installation, repo, sha, name).await?.is_some())
+}
+
+/// Writes `output` as the completed check run `name` on `sha`. Returns the run's ID, or on
+/// failure the error and what stands on the commit instead.
 pub async fn write(
     gh: &GitHub,
     ids: &CheckRunIds,
@@ -116,31 +190,37 @@ pub async fn write(
     sha: &str,
     name: &str,
     output: &CheckOutput,
-) -> Result<u64, GitHubError> {
-    let key = (
-        repo.to_string().to_ascii_lowercase(),
-        sha.to_ascii_lowercase(),
-        name.to_string(),
-    );
-    if let Some(id) = ids.get(&key) {
+) -> Result<u64, WriteError> {
+    let key = key(repo, sha, name);
+    let failed = |error: GitHubError, standing: Standing| WriteError { error, standing };
+    if let Some((id, last)) = ids.get(&key) {
         gh.metrics().cache("check_run", true);
         match update(gh, installation, repo, id, output).await {
-            Ok(()) => return Ok(id),
+            Ok(()) => {
+                ids.put(key, id, output.conclusion);
+                return Ok(id);
+            }
             Err(e) if e.is_not_found() => ids.forget(&key),
-            Err(e) => return Err(e),
+            Err(e) => return Err(failed(e, Standing::of("completed", Some(last)))),
         }
     } else {
         gh.metrics().cache("check_run", false);
     }
     for _ in 0..3 {
-        if let Some(run) = find(gh, installation, repo, sha, name).await? {
-            update(gh, installation, repo, run.id, output).await?;
-            ids.put(key, run.id);
+        let found = find(gh, installation, repo, sha, name)
+            .await
+            .map_err(|e| failed(e, Standing::Unknown))?;
+        if let Some(run) = found {
+            let standing = Standing::of(&run.status, run.conclusion.as_deref());
+            update(gh, installation, repo, run.id, output)
+                .await
+                .map_err(|e| failed(e, standing))?;
+            ids.put(key, run.id, output.conclusion);
             return Ok(run.id);
         }
         match create(gh, installation, repo, sha, name, output).await {
             Ok(id) => {
-                ids.put(key, id);
+                ids.put(key, id, output.conclusion);
                 return Ok(id);
             }
             // The answer was lost: look again before deciding whether to create.
@@ -152,14 +232,17 @@ pub async fn write(
                 );
                 continue;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(failed(e, Standing::NotPassing)),
         }
     }
-    Err(GitHubError::Unavailable {
-        endpoint: "POST /repos/{owner}/{repo}/check-runs",
-        attempts: 3,
-        last: "the check run could not be created".into(),
-    })
+    Err(failed(
+        GitHubError::Unavailable {
+            endpoint: "POST /repos/{owner}/{repo}/check-runs",
+            attempts: 3,
+            last: "the check run could not be created".into(),
+        },
+        Standing::Unknown,
+    ))
 }
 
 async fn create(

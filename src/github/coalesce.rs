@@ -88,8 +88,13 @@ impl<V: Clone> Coalesced<V> {
 
     /// Drops every key starting with `prefix`.
     pub fn forget_prefix(&self, prefix: &str) {
+        self.forget_where(|k| k.starts_with(prefix));
+    }
+
+    /// Drops every key for which `doomed` is true.
+    pub fn forget_where(&self, doomed: impl Fn(&str) -> bool) {
         if let Ok(mut e) = self.entries.lock() {
-            e.retain(|k, _| !k.starts_with(prefix));
+            e.retain(|k, _| !doomed(k));
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod client;
 pub mod coalesce;
+pub mod permissions;
 pub mod policy_source;
 pub mod pulls;
 pub mod teams;

@@ -42,6 +42,44 @@ pub async fn pull_request(
     Ok((pr, response.server_time()))
 }
 
+/// The open pull requests whose head is `sha`, fork PRs included, each in the short form of
+/// list endpoints (no `changed_files`). Read from the commit's pull requests (conditionally:
+/// an unchanged list costs no quota); GitHub omits open PRs from that list for a commit that
+/// is already on the default branch, so when `expected` is missing from it the repository's
+/// open pull requests are read instead.
+pub async fn open_with_head(
+    gh: &Arc<GitHub>,
+    installation: u64,
+    repo: &RepoName,
+    sha: &str,
+    expected: u64,
+) -> Result<Vec<PullRequest>, GitHubError> {
+    let keep = |prs: Vec<PullRequest>| -> Vec<PullRequest> {
+        prs.into_iter()
+            .filter(|p| p.state == "open" && p.head.sha.eq_ignore_ascii_case(sha))
+            .collect()
+    };
+    let listing = Listing::new(
+        installation,
+        "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls",
+        format!(
+            "{}/commits/{}/pulls",
+            repo.api_path(),
+            super::client::encode(sha)
+        ),
+    );
+    let found = keep(pages(gh, listing, 1).await?);
+    if found.iter().any(|p| p.number == expected) {
+        return Ok(found);
+    }
+    let listing = Listing::new(
+        installation,
+        "GET /repos/{owner}/{repo}/pulls",
+        format!("{}/pulls?state=open", repo.api_path()),
+    );
+    Ok(keep(pages(gh, listing, 1).await?))
+}
+
 /// Fetches files, reviews and commits at once. Read after the PR object, so they are at
 /// least as new as its head SHA: a push in between can only make the data newer than the
 /// commit the check is written on, never older.

@@ -1,5 +1,8 @@
 //! Members of the teams a policy names, cached for a short time and dropped early when a
 //! `membership` or `team` webhook says a team changed.
+//!
+//! Entries are keyed by installation as well as team: a team read with one installation's
+//! token is never shown to another installation, nor cached as missing for it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +16,7 @@ use crate::policy::TeamRef;
 /// A team's members, or `None` for a team GitHub says does not exist.
 pub type Members = Option<Arc<Vec<String>>>;
 
-/// Team members by `org/slug` (lower case), shared by concurrent evaluations.
+/// Team members by installation and `org/slug` (lower case), shared by concurrent evaluations.
 pub struct TeamCache {
     members: Coalesced<Members>,
 }
@@ -25,17 +28,17 @@ impl TeamCache {
         }
     }
 
-    /// Drops one team (`org/slug`, any case).
+    /// Drops one team (`org/slug`, any case), as read by every installation.
     pub fn invalidate(&self, org: &str, slug: &str) {
-        self.members
-            .forget(&format!("{org}/{slug}").to_ascii_lowercase());
+        let team = format!("/{org}/{slug}").to_ascii_lowercase();
+        self.members.forget_where(|k| k.ends_with(&team));
     }
 
     /// Drops every team of an organisation (a team renamed or deleted may be known under
-    /// its old slug).
+    /// its old slug), as read by every installation.
     pub fn invalidate_org(&self, org: &str) {
-        self.members
-            .forget_prefix(&format!("{}/", org.to_ascii_lowercase()));
+        let org = format!("/{}/", org.to_ascii_lowercase());
+        self.members.forget_where(|k| k.contains(&org));
     }
 }
 
@@ -53,7 +56,7 @@ pub async fn members(
     );
     let (members, hit) = cache
         .members
-        .get(&team.key(), || async {
+        .get(&format!("{installation}/{}", team.key()), || async {
             match pages::<User>(
                 gh,
                 Listing::new(

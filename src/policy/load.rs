@@ -33,6 +33,7 @@ const SETTINGS_KEYS: &[&str] = &[
     "dismiss_stale_approvals",
     "contributors_can_approve",
     "changes_requested_blocks",
+    "allow_unlinked_commits",
 ];
 const LEVEL_KEYS: &[&str] = &["approvals", "require"];
 const PATH_KEYS: &[&str] = &["name", "match", "except", "level", "require"];
@@ -69,6 +70,7 @@ pub(super) fn load(text: &str) -> Result<Policy, Vec<Diagnostic>> {
     let mut loader = Loader {
         index,
         errors: Vec::new(),
+        team_locations: BTreeMap::new(),
     };
     let raw = loader.document(doc.get_ref());
     let policy = loader.finish(raw);
@@ -147,6 +149,8 @@ struct RawPolicy {
 struct Loader<'t> {
     index: LineIndex<'t>,
     errors: Vec<Diagnostic>,
+    /// Where each team (by key) is first named, for problems only the App can see.
+    team_locations: BTreeMap<String, (usize, usize)>,
 }
 
 impl Loader<'_> {
@@ -187,6 +191,7 @@ impl Loader<'_> {
                     ("dismiss_stale_approvals", &mut s.dismiss_stale_approvals),
                     ("contributors_can_approve", &mut s.contributors_can_approve),
                     ("changes_requested_blocks", &mut s.changes_requested_blocks),
+                    ("allow_unlinked_commits", &mut s.allow_unlinked_commits),
                 ] {
                     if let Some(v) = t.get(key) {
                         match v.get_ref().as_bool() {
@@ -359,7 +364,15 @@ impl Loader<'_> {
                 continue;
             };
             match parse_member(s) {
-                Ok(m) => members.push(m),
+                Ok(m) => {
+                    if let Member::Team(team) = &m {
+                        let at = self.index.diagnostic(&item.span(), "");
+                        self.team_locations
+                            .entry(team.key())
+                            .or_insert((at.line, at.column));
+                    }
+                    members.push(m)
+                }
                 Err(why) => self.error(&item.span(), format!("group `{name}`: {why}")),
             }
         }
@@ -637,6 +650,7 @@ impl Loader<'_> {
             levels,
             paths,
             matcher,
+            team_locations: std::mem::take(&mut self.team_locations),
         })
     }
 
@@ -721,8 +735,12 @@ fn parse_member(s: &str) -> Result<Member, String> {
             slug: slug.to_string(),
         }));
     }
-    let login = s.strip_suffix("[bot]").unwrap_or(s);
-    if !is_name(login) {
+    if crate::policy::is_bot(s) {
+        return Err(format!(
+            "`{s}` is a bot; bots never count as approvers, so a group cannot list one"
+        ));
+    }
+    if !is_name(s) {
         return Err(format!(
             "`{s}` is not a GitHub login (letters, digits and `-`); teams are written \"@org/team-slug\""
         ));

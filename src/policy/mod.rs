@@ -16,6 +16,14 @@ pub use matcher::{MatchScratch, PathMatcher};
 /// The only policy language version this build understands.
 pub const POLICY_VERSION: i64 = 1;
 
+/// Whether a login is a GitHub App's bot account (`renovate[bot]`): bots never approve.
+pub fn is_bot(login: &str) -> bool {
+    login.len() >= 5
+        && login
+            .get(login.len() - 5..)
+            .is_some_and(|end| end.eq_ignore_ascii_case("[bot]"))
+}
+
 /// Where the App looks for the policy on the PR's base branch unless told otherwise.
 pub const DEFAULT_POLICY_PATH: &str = ".github/review-policy.toml";
 
@@ -46,6 +54,8 @@ pub struct Policy {
     pub levels: BTreeMap<String, Level>,
     pub paths: Vec<PathRule>,
     pub(crate) matcher: PathMatcher,
+    /// Line and column where each team (by [`TeamRef::key`]) is first named.
+    pub(crate) team_locations: BTreeMap<String, (usize, usize)>,
 }
 
 /// `[settings]`; the defaults are the strict choices a bank would make.
@@ -54,6 +64,10 @@ pub struct Settings {
     pub dismiss_stale_approvals: bool,
     pub contributors_can_approve: bool,
     pub changes_requested_blocks: bool,
+    /// When false (and contributors may not approve), a commit whose author or committer
+    /// GitHub cannot link to an account blocks: nobody can tell who wrote it, so nobody can be
+    /// shown not to have.
+    pub allow_unlinked_commits: bool,
 }
 
 impl Default for Settings {
@@ -62,6 +76,7 @@ impl Default for Settings {
             dismiss_stale_approvals: true,
             contributors_can_approve: false,
             changes_requested_blocks: true,
+            allow_unlinked_commits: false,
         }
     }
 }
@@ -165,6 +180,29 @@ impl Policy {
         teams.sort();
         teams.dedup_by(|a, b| a.key() == b.key());
         teams
+    }
+
+    /// Teams of an organisation other than `owner`, the account that owns the repository the
+    /// policy judges, each as a located problem. The App reads team members with the
+    /// repository's installation token, which sees only its own organisation: a team of
+    /// another organisation would be read through another installation, or read as empty.
+    pub fn foreign_teams(&self, owner: &str) -> Vec<Diagnostic> {
+        self.teams()
+            .into_iter()
+            .filter(|t| !t.org.eq_ignore_ascii_case(owner))
+            .map(|t| {
+                let (line, column) = self.team_locations.get(&t.key()).copied().unwrap_or((1, 1));
+                Diagnostic {
+                    line,
+                    column,
+                    message: format!(
+                        "team `{t}` belongs to organisation `{}`, but the repository belongs to `{owner}`; \
+                         a policy can name only teams of the repository's owner",
+                        t.org
+                    ),
+                }
+            })
+            .collect()
     }
 
     /// The compiled matcher for the `[[paths]]` globs.

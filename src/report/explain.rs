@@ -5,8 +5,9 @@ use std::fmt::Write;
 
 use crate::evaluate::{Requirement, Source, Verdict, describe_needs};
 
-/// GitHub rejects check-run `summary` or `text` longer than this many characters.
-pub const MAX_CHECK_OUTPUT_CHARS: usize = 65_535;
+/// GitHub rejects a check run's `summary` or `text` longer than this many **bytes** of UTF-8
+/// (its documentation says characters; the API answers 422 "exceeds a maximum bytesize").
+pub const MAX_CHECK_OUTPUT_BYTES: usize = 65_535;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Style {
@@ -58,19 +59,22 @@ pub fn text(verdict: &Verdict) -> String {
 /// The check run's Markdown summary, cut to GitHub's limit on a character boundary.
 pub fn markdown(verdict: &Verdict) -> String {
     let full = render(verdict, Style::Markdown);
-    truncate(full, MAX_CHECK_OUTPUT_CHARS)
+    truncate(full, MAX_CHECK_OUTPUT_BYTES)
 }
 
-/// Cuts `s` to at most `max` characters, saying so at the end.
-pub fn truncate(s: String, max: usize) -> String {
-    if s.chars().count() <= max {
+/// Cuts `s` to at most `max` bytes of UTF-8, on a character boundary, saying so at the end.
+pub fn truncate(mut s: String, max: usize) -> String {
+    if s.len() <= max {
         return s;
     }
     const NOTE: &str = "\n\n… (cut to fit GitHub's size limit; run `reviewgate evaluate` for the whole explanation)";
-    let keep = max.saturating_sub(NOTE.chars().count());
-    let mut out: String = s.chars().take(keep).collect();
-    out.push_str(NOTE);
-    out
+    let mut keep = max.saturating_sub(NOTE.len());
+    while !s.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    s.truncate(keep);
+    s.push_str(NOTE);
+    s
 }
 
 fn short(sha: &str) -> &str {
@@ -154,7 +158,7 @@ fn render(v: &Verdict, style: Style) -> String {
             if r.counted {
                 line.push_str(" — counts");
             } else if let Some(why) = r.ignored {
-                line.push_str(&format!(" — ignored: {}", why.explain()));
+                line.push_str(&format!(" — ignored: {} ({})", why.as_str(), why.explain()));
             }
             if !r.groups.is_empty() {
                 line.push_str(&format!(" (groups: {})", r.groups.join(", ")));
@@ -191,6 +195,16 @@ fn requirement(out: &mut String, style: Style, r: &Requirement) {
         (Style::Markdown, true) => "✅",
         (Style::Markdown, false) => "❌",
     };
+    if let Source::UnlinkedCommit { .. } = &r.source {
+        style.item(out, 0, &format!("{mark} {}", r.reason));
+        style.item(
+            out,
+            1,
+            "no approval lifts this: nobody can tell who wrote the commit, so nobody can be shown not to have; \
+             re-commit it under an e-mail address linked to a GitHub account, or a lead sets `allow_unlinked_commits = true`",
+        );
+        return;
+    }
     let what = match &r.source {
         Source::DefaultLevel { level } => format!("default level {}", style.name(level)),
         Source::Path {
@@ -210,6 +224,7 @@ fn requirement(out: &mut String, style: Style, r: &Requirement) {
         Source::PolicyOwners { group, .. } => {
             format!("policy change (owners: {})", style.name(group))
         }
+        Source::UnlinkedCommit { .. } => r.reason.clone(),
     };
     style.item(out, 0, &format!("{mark} {what}: {}", describe_needs(r)));
     style.item(out, 1, &format!("applies because {}", r.reason));
@@ -272,11 +287,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn truncation_respects_the_limit_and_character_boundaries() {
-        let s = "é".repeat(70_000);
-        let cut = truncate(s, MAX_CHECK_OUTPUT_CHARS);
-        assert_eq!(cut.chars().count(), MAX_CHECK_OUTPUT_CHARS);
-        assert!(cut.ends_with("whole explanation)"));
+    fn truncation_counts_bytes_and_respects_character_boundaries() {
+        // 2-byte and 3-byte characters: 40,000 of them are well under 65,535 characters but
+        // over 65,535 bytes, which GitHub refuses.
+        for unit in ["é", "€", "🔒"] {
+            let s = unit.repeat(40_000);
+            let cut = truncate(s, MAX_CHECK_OUTPUT_BYTES);
+            assert!(
+                cut.len() <= MAX_CHECK_OUTPUT_BYTES,
+                "{unit}: {} bytes",
+                cut.len()
+            );
+            assert!(
+                cut.len() > MAX_CHECK_OUTPUT_BYTES - 200,
+                "{unit}: kept as much as fits"
+            );
+            assert!(cut.ends_with("whole explanation)"));
+        }
+        let exact = "a".repeat(MAX_CHECK_OUTPUT_BYTES);
+        assert_eq!(truncate(exact.clone(), MAX_CHECK_OUTPUT_BYTES), exact);
         assert_eq!(truncate("short".into(), 10), "short");
     }
 }

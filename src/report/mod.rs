@@ -3,4 +3,4 @@
 
 mod explain;
 
-pub use explain::{MAX_CHECK_OUTPUT_CHARS, markdown, text, truncate as truncate_for_check};
+pub use explain::{MAX_CHECK_OUTPUT_BYTES, markdown, text, truncate as truncate_for_check};

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::app::WhenNoPolicy;
 use crate::policy::DEFAULT_POLICY_PATH;
 
 /// How logs are written.
@@ -56,6 +57,8 @@ pub struct Config {
     pub reconcile_quota_share: f64,
     /// Bytes of GitHub answers kept for conditional requests.
     pub github_cache_bytes: usize,
+    /// What a PR into a branch without a policy gets: a failing check, or none.
+    pub when_no_policy: WhenNoPolicy,
 }
 
 /// A setting that stops start-up.
@@ -239,7 +242,18 @@ impl Config {
                 }
             },
         };
+        let when_no_policy = match get("REVIEWGATE_WHEN_NO_POLICY").as_deref().map(str::trim) {
+            None | Some("") | Some("fail") => WhenNoPolicy::Fail,
+            Some("skip") => WhenNoPolicy::Skip,
+            Some(other) => {
+                return Err(err(
+                    "REVIEWGATE_WHEN_NO_POLICY",
+                    format!("must be fail or skip, not {other:?}"),
+                ));
+            }
+        };
         Ok(Config {
+            when_no_policy,
             app_id,
             private_key,
             webhook_secrets,
@@ -355,6 +369,7 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.webhook_secrets.len(), 1);
         assert_eq!(c.reconcile_interval, Duration::from_secs(600));
+        assert_eq!(c.when_no_policy, WhenNoPolicy::Fail);
     }
 
     #[test]
@@ -468,6 +483,11 @@ mod tests {
                 "REVIEWGATE_RECONCILE_INTERVAL",
                 "soon",
                 "REVIEWGATE_RECONCILE_INTERVAL: must be a duration",
+            ),
+            (
+                "REVIEWGATE_WHEN_NO_POLICY",
+                "neutral",
+                "REVIEWGATE_WHEN_NO_POLICY: must be fail or skip",
             ),
         ];
         for (name, value, want) in more {

@@ -13,8 +13,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::app::App;
 use crate::app::queue::Queue;
+use crate::app::{App, AppSettings};
 use crate::github::{ClientSettings, GitHub};
 use crate::metrics::Metrics;
 use config::Config;
@@ -66,9 +66,12 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let app = Arc::new(App::new(
         github,
         queue.clone(),
-        config.check_name.clone(),
-        config.policy_path.clone(),
-        config.team_cache_ttl,
+        AppSettings {
+            check_name: config.check_name.clone(),
+            policy_path: config.policy_path.clone(),
+            team_cache_ttl: config.team_cache_ttl,
+            when_no_policy: config.when_no_policy,
+        },
     ));
     let state = Arc::new(ServerState {
         app: app.clone(),

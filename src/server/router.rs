@@ -230,25 +230,13 @@ async fn webhook(State(state): State<Arc<ServerState>>, request: Request) -> Res
         let mut queued = 0usize;
         let mut refused = 0usize;
         for action in actions {
-            match action {
-                Action::Enqueue(job) => {
-                    record_job(&job);
-                    tracing::debug!(?job, "queueing");
-                    match app.queue.push(job) {
-                        Admission::Queued | Admission::Coalesced => queued += 1,
-                        Admission::Refused => refused += 1,
-                    }
-                }
-                Action::ForgetTeam { org, slug } => match slug {
-                    Some(slug) => app.teams.invalidate(&org, &slug),
-                    None => app.teams.invalidate_org(&org),
-                },
-                Action::ForgetPolicy { repo, branch } => {
-                    tracing::info!(repo = %repo, branch = %branch, "policy may have changed");
-                    app.policies.forget_repo(&repo);
-                    app.github
-                        .forget_conditional(&format!("{}/contents/", repo.api_path()));
-                }
+            if let Action::Enqueue(job) | Action::EnqueueNow(job) = &action {
+                record_job(job);
+            }
+            match app.apply(action) {
+                Some(Admission::Queued | Admission::Coalesced) => queued += 1,
+                Some(Admission::Refused) => refused += 1,
+                None => {}
             }
         }
         if refused > 0 {
@@ -301,7 +289,7 @@ fn record_job(job: &crate::app::jobs::Job) {
             span.record("pr", pr.number);
             span.record("head_sha", head_sha.as_str());
         }
-        Job::PolicyChanged { repo, .. } => {
+        Job::PolicyChanged { repo, .. } | Job::RepoChanged { repo, .. } => {
             span.record("repo", tracing::field::display(repo));
         }
     }

@@ -31,6 +31,33 @@ pub struct Snapshot {
     /// Members of the teams the policy names, keyed `org/slug`.
     #[serde(default)]
     pub teams: BTreeMap<String, Vec<String>>,
+    /// Each reviewer's permission on the repository, keyed by login (any case). When present,
+    /// an approver missing from it or below `write` is ignored; when absent (a hand-written
+    /// snapshot), permissions are not checked and the verdict says so. The App always fills it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<BTreeMap<String, Permission>>,
+    /// Who pushed to the PR's head branch (from webhooks): contributors like commit authors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pushers: Vec<String>,
+}
+
+/// A person's permission on a repository, as GitHub names the roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    None,
+    Read,
+    Triage,
+    Write,
+    Maintain,
+    Admin,
+}
+
+impl Permission {
+    /// Whether GitHub would count this person's approval: write, maintain or admin.
+    pub fn can_approve(self) -> bool {
+        self >= Permission::Write
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

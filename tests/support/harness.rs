@@ -80,8 +80,16 @@ pub async fn fake_world() -> FakeGitHub {
     fake.set_team("acme", "senior-engineers", &["carol", "sam"]);
     fake.set_team("acme", "tech-leads", &["lena"]);
     fake.set_team("acme", "payments", &["pat", "carol"]);
+    for login in WRITERS {
+        fake.set_permission(REPO, login, Some("write"));
+    }
     fake
 }
+
+/// The people with write access to [`REPO`] in [`fake_world`]; anyone else has none.
+pub const WRITERS: &[&str] = &[
+    "alice", "bob", "carol", "dan", "erin", "fay", "lena", "pat", "sam", "zed",
+];
 
 impl Harness {
     pub async fn start() -> Harness {

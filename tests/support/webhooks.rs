@@ -414,3 +414,37 @@ pub fn team_event(
     }
     v
 }
+
+/// `pull_request` `edited` after the PR was retargeted from `from` to its current base, as
+/// GitHub reports a base change (`changes.base.ref.from`, `changes.base.sha.from`). GitHub
+/// published no example for `edited`; the shape is `opened`'s with `changes` added.
+pub fn pull_request_base_changed(
+    fake: &FakeGitHub,
+    repo: &str,
+    number: u64,
+    from: &str,
+    installation_id: u64,
+) -> Value {
+    let mut v = pull_request_event("edited", fake, repo, number, installation_id);
+    let from_sha = fake.branch_head(repo, from).unwrap_or_default();
+    v["changes"] = json!({"base": {"ref": {"from": from}, "sha": {"from": from_sha}}});
+    v
+}
+
+/// `member` `added`/`removed`/`edited`: `member`'s access to `repo` changed.
+pub fn member_event(
+    fake: &FakeGitHub,
+    action: &str,
+    repo: &str,
+    member: &str,
+    installation_id: u64,
+) -> Value {
+    let mut v = fixture("member", "added.with-installation.payload.json");
+    v["action"] = json!(action);
+    v["member"] = fake.user_json(member);
+    v["repository"] = fake.repo_json(repo);
+    v["sender"] = fake.user_json("org-admin");
+    v["installation"] = installation(installation_id);
+    set_org_if_present(&mut v, fake, owner_of(repo));
+    v
+}

@@ -42,7 +42,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 pub use faults::{Fault, FaultKind};
-pub use routes::{MAX_OUTPUT_CHARS, MAX_PR_COMMITS, MAX_PR_FILES};
+pub use routes::{MAX_OUTPUT_BYTES, MAX_PR_COMMITS, MAX_PR_FILES};
 pub use shapes::replace_strings;
 pub use state::{
     AuthKind, CheckRun, CommitSpec, FileSpec, PrSpec, RecordedRequest, blob_sha, sha_like,
@@ -168,6 +168,7 @@ impl FakeGitHub {
                     branches,
                     prs: Default::default(),
                     next_pr: 1,
+                    collaborators: Default::default(),
                 },
             );
         });
@@ -217,6 +218,32 @@ impl FakeGitHub {
                     members: members.iter().map(|m| m.to_string()).collect(),
                 },
             );
+        });
+    }
+
+    /// Gives `login` a role on a repository (`admin`, `maintain`, `write`, `triage`, `read`),
+    /// or, with `None`, takes all access away.
+    pub fn set_permission(&self, repo: &str, login: &str, role: Option<&str>) {
+        self.with(|st| {
+            let r = st.repo_mut(repo).expect("unknown repository");
+            let login = login.to_ascii_lowercase();
+            match role {
+                Some(role) => r.collaborators.insert(login, role.to_string()),
+                None => r.collaborators.remove(&login),
+            };
+        });
+    }
+
+    /// Retargets a pull request to another base branch, as "Edit" on GitHub does.
+    pub fn set_base(&self, repo: &str, number: u64, base: &str) {
+        self.with(|st| {
+            let now = clock::now();
+            let r = st.repo_mut(repo).expect("unknown repository");
+            let base_sha = branch_or_new(r, base).head_sha.clone();
+            let pr = r.prs.get_mut(&number).expect("unknown pull request");
+            pr.base = base.to_string();
+            pr.base_sha = base_sha;
+            pr.updated_at = now;
         });
     }
 
@@ -281,6 +308,7 @@ impl FakeGitHub {
                     files: spec.files,
                     commits,
                     reviews: Vec::new(),
+                    head_repo: spec.head_repo,
                     closed_at: None,
                     created_at: now,
                     updated_at: now,

@@ -17,8 +17,9 @@ use super::state::{CheckRun, Repo, State};
 pub const MAX_PR_FILES: usize = 3000;
 /// GitHub serves at most this many commits of a pull request.
 pub const MAX_PR_COMMITS: usize = 250;
-/// The limit on `output.summary` and `output.text` of a check run, in characters.
-pub const MAX_OUTPUT_CHARS: usize = 65_535;
+/// The limit on `output.summary` and `output.text` of a check run, in **bytes** of UTF-8: GitHub's
+/// documentation says characters, but the API refuses more bytes with "exceeds a maximum bytesize".
+pub const MAX_OUTPUT_BYTES: usize = 65_535;
 /// Files above this size come back from the contents API without inline content.
 const MAX_INLINE_CONTENT: usize = 1024 * 1024;
 
@@ -71,6 +72,8 @@ enum Route {
     GetCheckRun(String, u64),
     UpdateCheckRun(String, u64),
     CheckRunsForRef(String, String),
+    CommitPulls(String, String),
+    CollaboratorPermission(String, String),
 }
 
 impl Route {
@@ -121,6 +124,12 @@ impl Route {
             }
             ["repos", o, r, "check-runs", id] if *method == Method::PATCH => {
                 Route::UpdateCheckRun(format!("{o}/{r}"), num(id)?)
+            }
+            ["repos", o, r, "commits", sha, "pulls"] if get => {
+                Route::CommitPulls(format!("{o}/{r}"), sha.to_string())
+            }
+            ["repos", o, r, "collaborators", user, "permission"] if get => {
+                Route::CollaboratorPermission(format!("{o}/{r}"), user.to_string())
             }
             // Refs may contain slashes (`feature/x`), so everything between is the ref.
             ["repos", o, r, "commits", git_ref @ .., "check-runs"]
@@ -438,11 +447,61 @@ fn installation_route(
             Some(r) => list_check_runs(st, ctx, r, &git_ref),
             None => not_found(),
         },
+        Route::CommitPulls(repo, sha) => match visible_repo(st, &repo, installation) {
+            Some(r) => commit_pulls(st, ctx, r, &sha),
+            None => not_found(),
+        },
+        Route::CollaboratorPermission(repo, user) => match visible_repo(st, &repo, installation) {
+            Some(r) => collaborator_permission(st, r, &user),
+            None => not_found(),
+        },
         Route::ListInstallations
         | Route::GetInstallation(_)
         | Route::CreateToken(_)
         | Route::RepoInstallation(_) => not_found(),
     }
+}
+
+/// `GET /repos/{o}/{r}/commits/{sha}/pulls`: the pull requests whose commits include `sha`,
+/// newest first. As on GitHub, open pull requests are left out for a commit that is already on
+/// the default branch (here: the default branch's head).
+fn commit_pulls(st: &State, ctx: &Ctx, r: &Repo, sha: &str) -> Reply {
+    let on_default = r
+        .branches
+        .get(&r.default_branch)
+        .is_some_and(|b| b.head_sha == sha);
+    let items = r
+        .prs
+        .values()
+        .rev()
+        .filter(|p| p.head_sha == sha || p.commits.iter().any(|c| c.sha == sha))
+        .filter(|p| !(on_default && p.closed_at.is_none()))
+        .map(|p| st.pr_simple_json(r, p))
+        .collect();
+    paged_array(st, ctx, items)
+}
+
+/// `GET /repos/{o}/{r}/collaborators/{username}/permission`. GitHub's `permission` folds
+/// maintain into write and triage into read; `role_name` keeps the role. Someone with no
+/// access gets 404.
+fn collaborator_permission(st: &State, r: &Repo, user: &str) -> Reply {
+    let Some(role) = r.collaborators.get(&user.to_ascii_lowercase()) else {
+        return Reply::error(404, &format!("{user} is not a collaborator"));
+    };
+    let permission = match role.as_str() {
+        "admin" => "admin",
+        "maintain" | "write" => "write",
+        "triage" | "read" => "read",
+        _ => "none",
+    };
+    Reply::json(
+        200,
+        json!({
+            "permission": permission,
+            "role_name": role,
+            "user": st.user_json(user),
+        }),
+    )
 }
 
 fn with_pr(
@@ -657,11 +716,10 @@ fn parse_output(obj: &Map<String, Value>) -> Result<Output<'_>, Reply> {
     let summary = opt_str(output, "summary", prefix)?
         .ok_or_else(|| invalid("\"summary\" wasn't supplied."))?;
     let text = opt_str(output, "text", prefix)?;
-    for value in std::iter::once(summary).chain(text) {
-        let chars = value.chars().count();
-        if chars > MAX_OUTPUT_CHARS {
+    for (field, value) in std::iter::once(("summary", summary)).chain(text.map(|t| ("text", t))) {
+        if value.len() > MAX_OUTPUT_BYTES {
             return Err(invalid(&format!(
-                "Only {MAX_OUTPUT_CHARS} characters are allowed; {chars} were supplied."
+                "output.{field} exceeds a maximum bytesize of {MAX_OUTPUT_BYTES}"
             )));
         }
     }

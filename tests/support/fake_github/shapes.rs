@@ -245,6 +245,14 @@ impl State {
         });
         merge(&mut p, fields);
         merge(&mut p, status_fields);
+        if let Some((owner, _)) = pr.head_repo.split_once('/') {
+            // A fork: the head branch lives in another repository, owned by someone else.
+            let head = &mut p["head"];
+            head["label"] = json!(format!("{owner}:{}", pr.head_ref));
+            head["user"] = self.user_json(owner);
+            head["repo"]["full_name"] = json!(pr.head_repo);
+            head["repo"]["fork"] = json!(true);
+        }
         self.rebased(p)
     }
 

@@ -70,6 +70,8 @@ pub struct PrSpec {
     pub draft: bool,
     pub files: Vec<FileSpec>,
     pub commits: Vec<CommitSpec>,
+    /// `owner/name` of a fork the head branch lives in; empty for a branch of the repository.
+    pub head_repo: String,
 }
 
 impl Default for PrSpec {
@@ -83,6 +85,7 @@ impl Default for PrSpec {
             draft: false,
             files: Vec::new(),
             commits: Vec::new(),
+            head_repo: String::new(),
         }
     }
 }
@@ -234,6 +237,7 @@ pub(super) struct Pr {
     pub files: Vec<FileSpec>,
     pub commits: Vec<CommitSpec>,
     pub reviews: Vec<Review>,
+    pub head_repo: String,
     pub closed_at: Option<u64>,
     pub created_at: u64,
     pub updated_at: u64,
@@ -249,6 +253,9 @@ pub(super) struct Repo {
     pub branches: BTreeMap<String, Branch>,
     pub prs: BTreeMap<u64, Pr>,
     pub next_pr: u64,
+    /// Roles (`admin`, `maintain`, `write`, `triage`, `read`) by lower-cased login; anyone
+    /// else has no access.
+    pub collaborators: BTreeMap<String, String>,
 }
 
 pub(super) struct Team {

@@ -1,0 +1,248 @@
+//! One evaluation, step by step: read the pull request; hold its head commit; find every open
+//! PR whose head that commit is; judge each ([`super::facts`]); decide the commit's run
+//! ([`super::aggregate`]); check that no PR moved meanwhile; write; remember.
+
+use std::time::Instant;
+
+use tracing::Instrument;
+
+use super::aggregate::{self, PrResult, Write};
+use super::check_output;
+use super::jobs::PrRef;
+use super::{App, JobError, Outcome};
+use crate::github::GitHubError;
+use crate::github::pulls;
+use crate::github::types::PullRequest;
+
+/// How often an evaluation starts over because a PR's head or base moved while it was being
+/// judged, before the job is retried later instead.
+const MAX_MOVES: u32 = 3;
+
+/// A pull request to judge, as read for this evaluation.
+struct Read {
+    pr_ref: PrRef,
+    pr: PullRequest,
+    /// GitHub's clock when `pr` was read.
+    read_at: Option<u64>,
+}
+
+impl App {
+    /// Evaluates a PR and writes the check run on its head, or on `merge_group_sha`.
+    /// `sha_hint` is where to report a failure when the PR itself cannot be read.
+    pub async fn evaluate_pr(
+        &self,
+        pr_ref: &PrRef,
+        merge_group_sha: Option<&str>,
+        sha_hint: Option<&str>,
+    ) -> Result<Outcome, JobError> {
+        let span = tracing::info_span!(
+            "evaluation",
+            repo = %pr_ref.repo,
+            pr = pr_ref.number,
+            head_sha = tracing::field::Empty,
+            merge_group = merge_group_sha.is_some(),
+        );
+        let started = Instant::now();
+        self.metrics.evaluation_started();
+        let result = self
+            .evaluate_until_still(pr_ref, merge_group_sha, sha_hint)
+            .instrument(span.clone())
+            .await;
+        self.metrics.evaluation_finished();
+        let outcome = result.as_ref().map_or(Outcome::Error, |o| *o);
+        self.metrics.evaluation(outcome.label(), started.elapsed());
+        let _enter = span.enter();
+        let took_ms = started.elapsed().as_millis() as u64;
+        match &result {
+            Ok(o) => tracing::info!(outcome = o.label(), took_ms, "evaluated"),
+            Err(e) => tracing::warn!(error = %e, took_ms, "evaluation failed"),
+        }
+        result
+    }
+
+    /// Evaluates until no PR moved between reading its facts and writing the result.
+    async fn evaluate_until_still(
+        &self,
+        pr_ref: &PrRef,
+        merge_group_sha: Option<&str>,
+        sha_hint: Option<&str>,
+    ) -> Result<Outcome, JobError> {
+        for _ in 0..MAX_MOVES {
+            if let Some(outcome) = self
+                .evaluate_once(pr_ref, merge_group_sha, sha_hint)
+                .await?
+            {
+                return Ok(outcome);
+            }
+            tracing::info!("a pull request moved while it was judged; judging it again");
+        }
+        Err(JobError::GitHub(GitHubError::Unavailable {
+            endpoint: "evaluation",
+            attempts: MAX_MOVES,
+            last: "the pull request kept changing while it was judged".into(),
+        }))
+    }
+
+    /// One pass. `Ok(None)`: a PR moved meanwhile, nothing was written.
+    async fn evaluate_once(
+        &self,
+        pr_ref: &PrRef,
+        merge_group_sha: Option<&str>,
+        sha_hint: Option<&str>,
+    ) -> Result<Option<Outcome>, JobError> {
+        let (inst, repo) = (pr_ref.installation, &pr_ref.repo);
+        let (pr, read_at) = match pulls::pull_request(&self.github, inst, repo, pr_ref.number).await
+        {
+            Ok(read) => read,
+            Err(e) if e.is_not_found() => {
+                tracing::info!(
+                    "pull request not found (deleted, or the App lost access); nothing to do"
+                );
+                self.forget_pr(pr_ref);
+                return Ok(Some(Outcome::Skipped));
+            }
+            Err(e) => {
+                return match sha_hint {
+                    Some(sha) => Err(self
+                        .fail_closed(inst, repo, sha, "the pull request", e)
+                        .await),
+                    None => Err(e.into()),
+                };
+            }
+        };
+        let report_sha = merge_group_sha.unwrap_or(&pr.head.sha).to_string();
+        tracing::Span::current().record("head_sha", report_sha.as_str());
+        if pr.state != "open" {
+            return self.closed(pr_ref, &pr, merge_group_sha).await.map(Some);
+        }
+        let _commit = self.commits.lock(&repo.to_string(), &report_sha).await;
+        let ours = Read {
+            pr_ref: pr_ref.clone(),
+            pr,
+            read_at,
+        };
+        let prs = match merge_group_sha {
+            Some(_) => vec![ours],
+            None => match self.prs_on_commit(ours).await {
+                Ok(prs) => prs,
+                Err(e) => {
+                    return Err(self
+                        .fail_closed(
+                            inst,
+                            repo,
+                            &report_sha,
+                            "the pull requests of this commit",
+                            e,
+                        )
+                        .await);
+                }
+            },
+        };
+        let mut results = Vec::with_capacity(prs.len());
+        for read in &prs {
+            results.push(self.judge(&read.pr_ref, &read.pr, read.read_at).await);
+        }
+        let mut decision = aggregate::decide(&results, self.when_no_policy);
+        if let (Some(_), Write::Run(output) | Write::IfRunExists(output)) =
+            (merge_group_sha, &mut decision)
+        {
+            output.summary = check_output::cap(format!(
+                "Merge group check for pull request #{}, judged on its current approvals.\n\n{}",
+                pr_ref.number, output.summary
+            ));
+        }
+        if self.moved(&prs).await {
+            return Ok(None);
+        }
+        self.write_decision(inst, repo, &report_sha, decision)
+            .await?;
+        if merge_group_sha.is_none() {
+            self.remember(&prs, &results);
+        }
+        if let Some(e) = results.iter().find_map(|r| r.error.clone()) {
+            return Err(e.into());
+        }
+        let ours = results.iter().find(|r| r.number == pr_ref.number);
+        Ok(Some(ours.map_or(Outcome::Error, |r| r.outcome)))
+    }
+
+    /// Every open PR whose head is `ours`' head commit, `ours` first, each read in full (the
+    /// list gives short forms, without the counts the verdict needs).
+    async fn prs_on_commit(&self, ours: Read) -> Result<Vec<Read>, GitHubError> {
+        let (inst, repo) = (ours.pr_ref.installation, ours.pr_ref.repo.clone());
+        let listed =
+            pulls::open_with_head(&self.github, inst, &repo, &ours.pr.head.sha, ours.pr.number)
+                .await?;
+        let mut out = vec![ours];
+        for other in listed {
+            if out.iter().any(|r| r.pr.number == other.number) {
+                continue;
+            }
+            let pr_ref = PrRef {
+                installation: inst,
+                repo: repo.clone(),
+                number: other.number,
+            };
+            let (pr, read_at) =
+                pulls::pull_request(&self.github, inst, &repo, other.number).await?;
+            if pr.state == "open" && pr.head.sha.eq_ignore_ascii_case(&out[0].pr.head.sha) {
+                out.push(Read {
+                    pr_ref,
+                    pr,
+                    read_at,
+                });
+            }
+        }
+        out.sort_by_key(|r| r.pr.number);
+        Ok(out)
+    }
+
+    /// Whether any PR's head or base changed since it was read (re-read conditionally: an
+    /// unchanged PR costs no quota). A PR that cannot be re-read counts as moved.
+    async fn moved(&self, prs: &[Read]) -> bool {
+        for read in prs {
+            let (inst, repo) = (read.pr_ref.installation, &read.pr_ref.repo);
+            match pulls::pull_request(&self.github, inst, repo, read.pr.number).await {
+                Ok((now, _))
+                    if now.head.sha == read.pr.head.sha
+                        && now.base.ref_name == read.pr.base.ref_name
+                        && now.state == read.pr.state => {}
+                _ => return true,
+            }
+        }
+        false
+    }
+
+    /// A PR that is no longer open: its merge group must not merge on our account; otherwise
+    /// there is nothing to gate.
+    async fn closed(
+        &self,
+        pr_ref: &PrRef,
+        pr: &PullRequest,
+        merge_group_sha: Option<&str>,
+    ) -> Result<Outcome, JobError> {
+        self.forget_pr(pr_ref);
+        if let Some(sha) = merge_group_sha {
+            let output = check_output::closed_pr(pr.number);
+            self.write(pr_ref.installation, &pr_ref.repo, sha, &output)
+                .await?;
+            return Ok(Outcome::NotApproved);
+        }
+        tracing::info!(state = %pr.state, "pull request is not open; leaving it alone");
+        Ok(Outcome::Skipped)
+    }
+
+    /// After a write: which organisations' teams each PR's verdict named, so a change to one
+    /// of those teams re-evaluates it.
+    fn remember(&self, prs: &[Read], results: &[PrResult]) {
+        for (read, result) in prs.iter().zip(results) {
+            self.team_index.record(&read.pr_ref, &result.team_orgs);
+        }
+    }
+
+    /// A PR that is closed or gone need not be re-evaluated when teams change. (Who pushed
+    /// to it is kept: a closed PR can be reopened.)
+    fn forget_pr(&self, pr_ref: &PrRef) {
+        self.team_index.forget(pr_ref);
+    }
+}

@@ -1,0 +1,268 @@
+//! Read the facts of one pull request, then decide its verdict: the base branch's policy, the
+//! PR's files, reviews and commits, the members of the policy's teams, the reviewers'
+//! permissions and who pushed. Every fact GitHub could not give ends in a failing result
+//! that says which, never in a guess.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+use super::aggregate::PrResult;
+use super::check_output;
+use super::jobs::PrRef;
+use super::{App, Outcome};
+use crate::evaluate::{Verdict, evaluate};
+use crate::github::checks::CheckOutput;
+use crate::github::permissions;
+use crate::github::policy_source::{self, PolicyLookup};
+use crate::github::pulls::{self, MAX_LISTED_COMMITS, PullContents};
+use crate::github::teams;
+use crate::github::types::PullRequest;
+use crate::github::{GitHubError, RepoName};
+use crate::policy::{Policy, PolicyErrors, is_bot};
+use crate::snapshot::{Permission, ReviewState, Snapshot};
+
+impl App {
+    /// The verdict of one open pull request, as the check it alone would get. `read_at` is
+    /// GitHub's clock when `pr` was read.
+    pub(super) async fn judge(
+        &self,
+        pr_ref: &PrRef,
+        pr: &PullRequest,
+        read_at: Option<u64>,
+    ) -> PrResult {
+        let result = |output: CheckOutput, outcome: Outcome, error: Option<GitHubError>| PrResult {
+            number: pr.number,
+            base: pr.base.ref_name.clone(),
+            output,
+            outcome,
+            error,
+            team_orgs: BTreeSet::new(),
+        };
+        let failed = |what: &str, e: GitHubError| {
+            result(
+                check_output::github_error(what, &e),
+                Outcome::Error,
+                Some(e),
+            )
+        };
+        let (inst, repo) = (pr_ref.installation, &pr_ref.repo);
+        let gh = &self.github;
+        // The policy comes from the base branch, never from the PR: a PR cannot loosen the
+        // rules that judge it.
+        let (contents, lookup) = tokio::join!(
+            pulls::contents(gh, inst, repo, pr),
+            policy_source::load(
+                gh,
+                &self.policies,
+                inst,
+                repo,
+                &pr.base.ref_name,
+                &self.policy_path
+            ),
+        );
+        let (policy, policy_sha) = match lookup {
+            Ok(PolicyLookup::Missing) => {
+                let mut output = check_output::no_policy(&self.policy_path, &pr.base.ref_name);
+                output.pr_updated_at = current_updated_at(pr, read_at);
+                return result(output, Outcome::NoPolicy, None);
+            }
+            Ok(PolicyLookup::Found { policy, blob_sha }) => (policy, blob_sha),
+            Err(e) => return failed("the review policy", e),
+        };
+        let policy = match usable(&policy, repo, &self.policy_path) {
+            Ok(p) => p,
+            Err(errors) => {
+                let mut output = check_output::invalid_policy(&errors, &pr.base.ref_name);
+                output.policy_sha = Some(policy_sha);
+                return result(output, Outcome::InvalidPolicy, None);
+            }
+        };
+        let contents = match contents {
+            Ok(c) => c,
+            Err(e) => return failed("the pull request's files, reviews or commits", e),
+        };
+        let team_members = match self.team_members(inst, policy).await {
+            Ok(t) => t,
+            Err((what, e)) => return failed(&what, e),
+        };
+        let permissions = match self.reviewer_permissions(inst, repo, pr, &contents).await {
+            Ok(p) => p,
+            Err((what, e)) => return failed(&what, e),
+        };
+        let listed_commits = contents.commits.len() as u64;
+        let snapshot = Snapshot {
+            author: author(pr),
+            base: Some(pr.base.ref_name.clone()),
+            head_sha: pr.head.sha.clone(),
+            changed_files: pr.changed_files,
+            files: contents.files,
+            commits: contents.commits,
+            reviews: contents.reviews,
+            teams: team_members,
+            permissions: Some(permissions),
+            pushers: self.pushers.of(pr_ref),
+        };
+        let verdict = evaluate(policy, &snapshot, &self.policy_path);
+        let mut output = verdict_output(policy, &verdict, pr.commits, listed_commits);
+        output.policy_sha = Some(policy_sha);
+        output.pr_updated_at = current_updated_at(pr, read_at);
+        let outcome = if output.conclusion == "success" {
+            Outcome::Approved
+        } else {
+            Outcome::NotApproved
+        };
+        PrResult {
+            team_orgs: policy
+                .teams()
+                .iter()
+                .map(|t| t.org.to_ascii_lowercase())
+                .collect(),
+            ..result(output, outcome, None)
+        }
+    }
+
+    /// Every team's members at once (each read is shared with concurrent evaluations).
+    async fn team_members(
+        &self,
+        inst: u64,
+        policy: &Policy,
+    ) -> Result<BTreeMap<String, Vec<String>>, (String, GitHubError)> {
+        let mut reads = JoinSet::new();
+        for team in policy.teams() {
+            let (gh, cache) = (self.github.clone(), self.teams.clone());
+            reads.spawn(async move {
+                let members = teams::members(&gh, &cache, inst, &team).await;
+                (team, members)
+            });
+        }
+        let mut out = BTreeMap::new();
+        while let Some(joined) = reads.join_next().await {
+            let (team, members) = joined.map_err(|e| ("team members".to_string(), task(e)))?;
+            match members {
+                Ok(Some(members)) => {
+                    out.insert(team.key(), members.as_ref().clone());
+                }
+                // A team GitHub does not know has no members; the verdict says so.
+                Ok(None) => {}
+                Err(e) => return Err((format!("the members of team {team}"), e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The permission of everyone whose approval or change request could matter: reviewers
+    /// whose reviews approve or request changes, except the author and bots (who never count,
+    /// whatever their permission).
+    async fn reviewer_permissions(
+        &self,
+        inst: u64,
+        repo: &RepoName,
+        pr: &PullRequest,
+        contents: &PullContents,
+    ) -> Result<BTreeMap<String, Permission>, (String, GitHubError)> {
+        let author = author(pr).to_ascii_lowercase();
+        let logins: BTreeSet<String> = contents
+            .reviews
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.state,
+                    ReviewState::Approved | ReviewState::ChangesRequested
+                )
+            })
+            .map(|r| r.user.to_ascii_lowercase())
+            .filter(|login| *login != author && !is_bot(login))
+            .collect();
+        let mut reads = JoinSet::new();
+        for login in logins {
+            let (gh, cache, repo) = (self.github.clone(), self.permissions.clone(), repo.clone());
+            reads.spawn(async move {
+                let p = permissions::permission(&gh, &cache, inst, &repo, &login).await;
+                (login, p)
+            });
+        }
+        let mut out = BTreeMap::new();
+        while let Some(joined) = reads.join_next().await {
+            let (login, permission) =
+                joined.map_err(|e| ("reviewer permissions".to_string(), task(e)))?;
+            let permission =
+                permission.map_err(|e| (format!("the permission of reviewer {login}"), e))?;
+            out.insert(login, permission);
+        }
+        Ok(out)
+    }
+}
+
+fn task(e: tokio::task::JoinError) -> GitHubError {
+    GitHubError::Malformed {
+        endpoint: "evaluation",
+        detail: e.to_string(),
+    }
+}
+
+fn author(pr: &PullRequest) -> String {
+    pr.user
+        .as_ref()
+        .map_or_else(|| "ghost".to_string(), |u| u.login.clone())
+}
+
+/// The compiled policy, unless it is invalid or names teams the repository's installation
+/// must not read (another organisation's).
+fn usable<'p>(
+    policy: &'p Arc<Result<Policy, PolicyErrors>>,
+    repo: &RepoName,
+    policy_path: &str,
+) -> Result<&'p Policy, PolicyErrors> {
+    let policy = policy.as_ref().as_ref().map_err(Clone::clone)?;
+    let foreign = policy.foreign_teams(&repo.owner);
+    if foreign.is_empty() {
+        Ok(policy)
+    } else {
+        Err(PolicyErrors {
+            origin: policy_path.to_string(),
+            diagnostics: foreign,
+        })
+    }
+}
+
+/// The check for a verdict, overridden when the App could not see every commit.
+fn verdict_output(
+    policy: &Policy,
+    verdict: &Verdict,
+    total_commits: Option<u64>,
+    listed_commits: u64,
+) -> CheckOutput {
+    let total_commits = total_commits.unwrap_or(listed_commits);
+    if verdict.approved
+        && !policy.settings.contributors_can_approve
+        && total_commits > listed_commits
+    {
+        return check_output::incomplete(
+            verdict,
+            &format!(
+                "Cannot verify contributors: GitHub lists {listed_commits} of {total_commits} commits"
+            ),
+            &format!(
+                "this pull request has {total_commits} commits and GitHub lists at most {MAX_LISTED_COMMITS}, so reviewgate \
+                 cannot tell whether an approver committed to it. Split the pull request or squash its commits."
+            ),
+        );
+    }
+    check_output::verdict(verdict, None)
+}
+
+/// The PR's `updated_at`, for the run's `external_id`, when it can be trusted. GitHub's
+/// timestamps have whole seconds, so a change in the same second as this read leaves
+/// `updated_at` as it is: record it only when it is at least 2 s older than the read (both by
+/// GitHub's clock); otherwise the next sweep evaluates the PR once more.
+fn current_updated_at(pr: &PullRequest, read_at: Option<u64>) -> Option<String> {
+    let updated = pr
+        .updated_at
+        .as_deref()
+        .and_then(crate::github::time::parse_rfc3339)?;
+    (read_at? >= updated + 2)
+        .then(|| pr.updated_at.clone())
+        .flatten()
+}
