@@ -408,3 +408,30 @@ async fn a_summary_over_the_byte_limit_is_cut_on_a_character_boundary_and_writte
         "says it was cut"
     );
 }
+
+#[tokio::test]
+async fn an_impostors_run_of_the_same_name_is_never_taken_for_ours() {
+    let h = Harness::start().await;
+    let n = h
+        .fake
+        .open_pr(REPO, pr_into("main", "zed", "", &["src/lib.rs"]));
+    let head = h.head_sha(n);
+    h.fake
+        .seed_foreign_check_run(REPO, 9999, CHECK, &head, "success");
+    h.pr_event("opened", n).await;
+    let ours: Vec<CheckRun> = h
+        .fake
+        .check_runs(REPO)
+        .into_iter()
+        .filter(|r| r.head_sha == head && r.app_id == APP_ID)
+        .collect();
+    assert_eq!(ours.len(), 1, "the App wrote its own run");
+    assert_eq!(ours[0].conclusion.as_deref(), Some("failure"));
+    assert!(
+        !h.fake
+            .requests()
+            .iter()
+            .any(|r| r.method == Method::PATCH && r.status == 403),
+        "the impostor's run was never written to"
+    );
+}
