@@ -435,3 +435,44 @@ async fn an_impostors_run_of_the_same_name_is_never_taken_for_ours() {
         "the impostor's run was never written to"
     );
 }
+
+#[tokio::test]
+async fn the_sweep_notices_a_commits_pull_requests_changed_without_a_webhook() {
+    let h = Harness::start().await;
+    branch_without_policy(&h, "scratch");
+    let head = "5e".repeat(20);
+    let n = h
+        .fake
+        .open_pr(REPO, pr_into("main", "zed", &head, &["src/lib.rs"]));
+    let m = h
+        .fake
+        .open_pr(REPO, pr_into("scratch", "mallory", &head, &["src/lib.rs"]));
+    let run = h.review(n, "dan", "APPROVED").await;
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("failure"),
+        "#{m} has no policy"
+    );
+
+    // GitHub's timestamps have whole seconds: once both PRs' `updated_at` is 2 s old, an
+    // evaluation records it, and the run is current for the sweep.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    h.pr_event("ready_for_review", n).await;
+    let sweep = h.server.state.app.reconcile(1.0).await.expect("sweep");
+    assert_eq!(sweep.queued, 0, "current: {sweep:?}");
+
+    // The spurious PR is closed, and its webhook is lost: the next sweep sees that the run
+    // stands for a PR that is gone and judges the commit again.
+    h.fake.close_pr(REPO, m);
+    let sweep = h.server.state.app.reconcile(1.0).await.expect("sweep");
+    assert_eq!(sweep.queued, 1, "{sweep:?}");
+    let run = h.check_on(&head).await.expect("run");
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("success"),
+        "{}",
+        summary(&run)
+    );
+    let sweep = h.server.state.app.reconcile(1.0).await.expect("sweep");
+    assert_eq!(sweep.queued, 0, "current again: {sweep:?}");
+}

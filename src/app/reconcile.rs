@@ -8,6 +8,7 @@
 //! pushes, reviews and dismissals). Comparing recorded values, not times, keeps clock skew
 //! between the App and GitHub out of it.
 
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use super::jobs::{Job, PrRef};
@@ -19,8 +20,10 @@ use crate::github::pulls::{Listing, pages};
 use crate::github::types::{Installation, PullRequest, Repository};
 use crate::github::{GitHubError, RepoName};
 
-/// GitHub requests an evaluation is assumed to cost, for the sweep's quota budget.
-const EVALUATION_COST: u64 = 8;
+/// GitHub requests an evaluation is assumed to cost, for the sweep's quota budget (the PR,
+/// its commit's PRs, three pages of files, reviews, commits, policy, a permission, the re-read
+/// and the write: tests/budget.rs).
+const EVALUATION_COST: u64 = 11;
 
 /// What a sweep did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -132,6 +135,10 @@ impl App {
         if !budget.spend(1 + open.len() as u64 / 100) {
             return Ok(false);
         }
+        // What each gated PR's run should record, and which gated PRs share each head: a run
+        // is current only if it stands for exactly those (a PR opened or closed with another's
+        // head, webhook lost, changes what the commit's run must say).
+        let mut judged: Vec<(PullRequest, String)> = Vec::new();
         for pr in open {
             sweep.pull_requests += 1;
             let lookup = policy_source::load(
@@ -152,17 +159,32 @@ impl App {
                     checks::state_id(&blob_sha, pr.updated_at.as_deref())
                 }
             };
+            judged.push((pr, expected));
+        }
+        let mut heads: HashMap<String, BTreeSet<u64>> = HashMap::new();
+        for (pr, _) in &judged {
+            heads
+                .entry(pr.head.sha.to_ascii_lowercase())
+                .or_default()
+                .insert(pr.number);
+        }
+        for (pr, expected) in judged {
             let run =
                 checks::find(&self.github, inst, repo, &pr.head.sha, &self.check_name).await?;
             if !budget.spend(1) {
                 return Ok(false);
             }
+            let sharing = heads.get(&pr.head.sha.to_ascii_lowercase());
             let current = run.as_ref().is_some_and(|run| {
                 run.status == "completed"
-                    && run
-                        .external_id
-                        .as_deref()
-                        .is_some_and(|id| checks::state_matches(id, pr.number, &expected))
+                    && run.external_id.as_deref().is_some_and(|id| {
+                        checks::state_matches(id, pr.number, &expected)
+                            && sharing
+                                == Some(
+                                    &checks::covered_prs(id)
+                                        .unwrap_or_else(|| BTreeSet::from([pr.number])),
+                                )
+                    })
             });
             if !current {
                 if !budget.spend(EVALUATION_COST) {

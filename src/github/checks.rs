@@ -99,6 +99,20 @@ pub fn state_matches(external_id: &str, number: u64, expected: &str) -> bool {
 /// Repository, commit and check name, lower-cased where GitHub ignores case.
 type RunKey = (String, String, String);
 
+/// The pull requests a run that stands for several records (`#N …|#M …`); `None` for a run
+/// of one PR, whose `external_id` does not name it.
+pub fn covered_prs(external_id: &str) -> Option<std::collections::BTreeSet<u64>> {
+    if !external_id.starts_with('#') {
+        return None;
+    }
+    Some(
+        external_id
+            .split('|')
+            .filter_map(|part| part.strip_prefix('#')?.split_once(' ')?.0.parse().ok())
+            .collect(),
+    )
+}
+
 /// Check-run IDs by repository, commit and name, so an update needs no lookup, with the
 /// conclusion last written to each.
 #[derive(Default)]
@@ -305,4 +319,30 @@ fn completion(output: &CheckOutput) -> serde_json::Value {
         "external_id": output.external_id(),
         "output": { "title": output.title, "summary": output.summary },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_ids_say_which_prs_a_run_stands_for() {
+        let one = state_id("blob", Some("2026-12-01T00:00:00Z"));
+        assert!(state_matches(&one, 7, &one));
+        assert_eq!(covered_prs(&one), None);
+        let several = format!("#3 {one}|#7 {}", state_id("other", None));
+        assert!(state_matches(&several, 3, &one));
+        assert!(
+            !state_matches(&several, 7, &one),
+            "#7 was judged under another blob"
+        );
+        assert!(
+            !state_matches(&several, 9, &one),
+            "#9 is not covered at all"
+        );
+        assert_eq!(
+            covered_prs(&several),
+            Some(std::collections::BTreeSet::from([3, 7]))
+        );
+    }
 }

@@ -54,11 +54,26 @@ pub async fn open_with_head(
     sha: &str,
     expected: u64,
 ) -> Result<Vec<PullRequest>, GitHubError> {
-    let keep = |prs: Vec<PullRequest>| -> Vec<PullRequest> {
-        prs.into_iter()
-            .filter(|p| p.state == "open" && p.head.sha.eq_ignore_ascii_case(sha))
-            .collect()
-    };
+    let found = open_on_commit(gh, installation, repo, sha).await?;
+    if found.iter().any(|p| p.number == expected) {
+        return Ok(found);
+    }
+    let listing = Listing::new(
+        installation,
+        "GET /repos/{owner}/{repo}/pulls",
+        format!("{}/pulls?state=open", repo.api_path()),
+    );
+    Ok(with_head(pages(gh, listing, 1).await?, sha))
+}
+
+/// The open pull requests whose head is `sha`, as the commit's pull-request list gives them
+/// (which leaves them out for a commit already on the default branch).
+pub async fn open_on_commit(
+    gh: &Arc<GitHub>,
+    installation: u64,
+    repo: &RepoName,
+    sha: &str,
+) -> Result<Vec<PullRequest>, GitHubError> {
     let listing = Listing::new(
         installation,
         "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls",
@@ -68,16 +83,13 @@ pub async fn open_with_head(
             super::client::encode(sha)
         ),
     );
-    let found = keep(pages(gh, listing, 1).await?);
-    if found.iter().any(|p| p.number == expected) {
-        return Ok(found);
-    }
-    let listing = Listing::new(
-        installation,
-        "GET /repos/{owner}/{repo}/pulls",
-        format!("{}/pulls?state=open", repo.api_path()),
-    );
-    Ok(keep(pages(gh, listing, 1).await?))
+    Ok(with_head(pages(gh, listing, 1).await?, sha))
+}
+
+fn with_head(prs: Vec<PullRequest>, sha: &str) -> Vec<PullRequest> {
+    prs.into_iter()
+        .filter(|p| p.state == "open" && p.head.sha.eq_ignore_ascii_case(sha))
+        .collect()
 }
 
 /// Fetches files, reviews and commits at once. Read after the PR object, so they are at
