@@ -38,6 +38,7 @@ pub struct Metrics {
     cache: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     reconcile_sweeps: Mutex<BTreeMap<&'static str, u64>>,
     reconcile_queued: AtomicI64,
+    unverified_body_bytes: AtomicI64,
 }
 
 /// GitHub event names are a fixed set; anything else (only possible from a sender who
@@ -133,6 +134,12 @@ impl Metrics {
         bump(&self.reconcile_sweeps, if ok { "ok" } else { "failed" });
         self.reconcile_queued
             .fetch_add(queued as i64, Ordering::Relaxed);
+    }
+
+    /// Bytes of webhook bodies being read and not yet verified.
+    pub fn set_unverified_body_bytes(&self, bytes: usize) {
+        self.unverified_body_bytes
+            .store(bytes as i64, Ordering::Relaxed);
     }
 
     /// Count of evaluations with a given outcome (used by tests and the soak harness).
@@ -247,6 +254,12 @@ impl Metrics {
                 "gauge",
                 "Evaluations running now.",
                 &self.evaluations_in_flight,
+            ),
+            (
+                "reviewgate_unverified_body_bytes",
+                "gauge",
+                "Bytes of webhook bodies being read whose signature is not checked yet.",
+                &self.unverified_body_bytes,
             ),
         ];
         for (name, kind, help, value) in scalars {

@@ -1,5 +1,6 @@
 //! The webhook server (`reviewgate serve`): configuration, routes, workers and shutdown.
 
+pub mod body;
 pub mod config;
 pub mod logging;
 pub mod router;
@@ -76,6 +77,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         app_id: config.app_id,
         shutting_down: Default::default(),
         recent: Default::default(),
+        unverified: body::BodyBudget::new(body::UNVERIFIED_BUDGET_BYTES, metrics.clone()),
     });
     let listener = TcpListener::bind(config.listen)
         .await

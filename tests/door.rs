@@ -1,0 +1,127 @@
+//! The gate's front door, through the real `reviewgate serve` binary over loopback HTTP against
+//! the fake GitHub: what unauthenticated clients can make it hold in memory, and what it checks
+//! about itself before it says it is ready.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::fake_github::{FileSpec, PrSpec};
+use support::harness::*;
+use support::process::ServerProcess;
+use support::webhooks;
+
+const MIB: usize = 1024 * 1024;
+/// GitHub's cap on a delivery, and the most a forged one can declare without a 413.
+const MAX_BODY: usize = 25 * MIB;
+
+fn pr(files: &[&str]) -> PrSpec {
+    PrSpec {
+        author: "zed".into(),
+        files: files.iter().map(|f| FileSpec::modified(f)).collect(),
+        ..PrSpec::default()
+    }
+}
+
+/// Sends a 25 MiB body with a well-formed but wrong signature, 64 KiB at a time from one
+/// reused buffer (so the test itself holds no 25 MiB), and returns the server's status line,
+/// or what went wrong: a server that refuses without reading may close the socket mid-body.
+fn send_forged_body(port: u16) -> String {
+    let run = || -> std::io::Result<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", port))?;
+        s.set_write_timeout(Some(Duration::from_secs(60)))?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let head = format!(
+            "POST /webhook HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+             x-github-event: push\r\nx-hub-signature-256: sha256={}\r\n\
+             content-length: {MAX_BODY}\r\n\r\n",
+            "0".repeat(64)
+        );
+        s.write_all(head.as_bytes())?;
+        let chunk = vec![b' '; 64 * 1024];
+        for _ in 0..MAX_BODY / chunk.len() {
+            s.write_all(&chunk)?;
+        }
+        let mut answer = [0u8; 64];
+        let n = s.read(&mut answer)?;
+        Ok(String::from_utf8_lossy(&answer[..n])
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string())
+    };
+    run().unwrap_or_else(|e| format!("io error: {}", e.kind()))
+}
+
+/// A gauge or counter without labels from `/metrics`.
+async fn metric(server: &ServerProcess, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_bodies_stay_within_the_memory_budget_and_real_deliveries_pass() {
+    let fake = fake_world().await;
+    let server = ServerProcess::start(&fake, &[("REVIEWGATE_RECONCILE_INTERVAL", "0")]).await;
+    let n = fake.open_pr(REPO, pr(&["src/lib.rs"]));
+    let payload = webhooks::pull_request_event("opened", &fake, REPO, n, INSTALLATION);
+
+    let port = server.port;
+    let forged: Vec<_> = (0..16)
+        .map(|_| std::thread::spawn(move || send_forged_body(port)))
+        .collect();
+    // Send the real delivery while the forged bodies fill the budget for unverified bodies.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut held = 0.0;
+    while held < (2 * MAX_BODY) as f64 && Instant::now() < deadline {
+        held = metric(&server, "reviewgate_unverified_body_bytes")
+            .await
+            .unwrap_or(0.0);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let body_len = serde_json::to_vec(&payload).expect("json").len();
+    let sent = Instant::now();
+    let status = server.deliver("pull_request", &payload).await;
+    let took = sent.elapsed();
+
+    let answers = tokio::task::spawn_blocking(move || {
+        forged
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|_| "panicked".into()))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("senders");
+    let (_, peak_kib) = server.memory_kib();
+    eprintln!(
+        "unverified bytes held when the real delivery was sent: {held}; real delivery \
+         ({body_len} bytes) answered {status} in {took:?}; peak RSS {peak_kib} KiB \
+         ({:.1} MB); forged bodies answered {answers:?}",
+        (peak_kib * 1024) as f64 / 1e6
+    );
+    assert!(
+        held >= (2 * MAX_BODY) as f64,
+        "the forged bodies filled the budget before the real delivery was sent ({held} bytes)"
+    );
+    assert!(
+        (200..300).contains(&status),
+        "real delivery answered {status}"
+    );
+    assert!(took < Duration::from_secs(1), "real delivery took {took:?}");
+    assert!(
+        peak_kib * 1024 < 150_000_000,
+        "peak RSS {peak_kib} KiB with 16 forged 25 MiB bodies"
+    );
+    assert!(
+        answers.iter().all(|a| !a.starts_with("HTTP/1.1 2")),
+        "{answers:?}"
+    );
+}
