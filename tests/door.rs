@@ -125,3 +125,127 @@ async fn forged_bodies_stay_within_the_memory_budget_and_real_deliveries_pass() 
         "{answers:?}"
     );
 }
+
+/// `reviewgate serve` with `env` only; its exit code and stderr. A server that starts
+/// instead of refusing is stopped after 10 s and reported as still running.
+fn serve_with(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let stderr = tempfile::NamedTempFile::new().expect("stderr file");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_reviewgate"))
+        .arg("serve")
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr.reopen().expect("stderr file"))
+        .spawn()
+        .expect("run reviewgate serve");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return (None, "still running after 10 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        code,
+        std::fs::read_to_string(stderr.path()).unwrap_or_default(),
+    )
+}
+
+fn fixture_path(file: &str) -> String {
+    format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn start_up_refuses_blank_secrets_public_keys_and_long_check_names() {
+    let key = fixture_path("test-app-key.pem");
+    let public_path = fixture_path("test-app-key.pub.pem");
+    let public = support::fake_github::test_fixture("test-app-key.pub.pem");
+    let name_101 = "é".repeat(101);
+    let base = [
+        ("REVIEWGATE_APP_ID", "12"),
+        ("REVIEWGATE_PRIVATE_KEY_PATH", key.as_str()),
+        ("REVIEWGATE_WEBHOOK_SECRET", "hush-hush"),
+        ("REVIEWGATE_LISTEN", "127.0.0.1:0"),
+    ];
+    let with = |k: &'static str, v: &str| -> Vec<(&'static str, String)> {
+        let mut env: Vec<(&str, String)> = base
+            .iter()
+            .filter(|(name, _)| {
+                *name != k
+                    && !(k == "REVIEWGATE_PRIVATE_KEY" && *name == "REVIEWGATE_PRIVATE_KEY_PATH")
+            })
+            .map(|(n, v)| (*n, v.to_string()))
+            .collect();
+        env.push((k, v.to_string()));
+        env
+    };
+    let cases = [
+        (
+            with("REVIEWGATE_WEBHOOK_SECRET", " \t "),
+            "reviewgate: REVIEWGATE_WEBHOOK_SECRET: is empty",
+        ),
+        (
+            with("REVIEWGATE_PRIVATE_KEY_PATH", &public_path),
+            "reviewgate: REVIEWGATE_PRIVATE_KEY_PATH: ",
+        ),
+        (
+            with("REVIEWGATE_PRIVATE_KEY", &public),
+            "reviewgate: REVIEWGATE_PRIVATE_KEY: is a public key",
+        ),
+        (
+            with("REVIEWGATE_CHECK_NAME", &name_101),
+            "reviewgate: REVIEWGATE_CHECK_NAME: must be a non-empty name of at most 100 characters",
+        ),
+    ];
+    for (env, want) in cases {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (code, stderr) = serve_with(&env);
+        assert_eq!(code, Some(2), "{want}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.starts_with(want), "want {want:?}, got {stderr}");
+        assert!(
+            !stderr.contains("hush-hush") && !stderr.contains("MII"),
+            "{stderr}"
+        );
+        if want.contains("PRIVATE_KEY") {
+            assert!(stderr.contains("is a public key"), "{stderr}");
+        }
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_key_file_others_can_read_is_warned_about_at_start_up() {
+    use std::os::unix::fs::PermissionsExt;
+    let fake = fake_world().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = dir.path().join("private-key.pem");
+    std::fs::write(&key, support::fake_github::test_fixture("test-app-key.pem")).expect("key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let key = key.to_str().expect("utf-8 path");
+    let server = ServerProcess::start_logged(
+        &fake,
+        &[
+            ("REVIEWGATE_PRIVATE_KEY_PATH", key),
+            ("REVIEWGATE_RECONCILE_INTERVAL", "0"),
+        ],
+    )
+    .await;
+    let warnings: Vec<String> = server
+        .log_at("WARN")
+        .iter()
+        .map(|l| l["message"].as_str().unwrap_or("").to_string())
+        .filter(|m| m.contains("REVIEWGATE_PRIVATE_KEY_PATH"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(&format!("{key} has mode 0644")) && warnings[0].contains("chmod 600"),
+        "{warnings:?}"
+    );
+    server.stop();
+}

@@ -46,6 +46,9 @@ impl Running {
 /// [`Running::stop`]): readiness fails, the listener closes, in-flight requests finish,
 /// queued and running evaluations get `shutdown_grace` to complete, then it returns.
 pub async fn start(config: Config) -> Result<Running, String> {
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let metrics = Arc::new(Metrics::new());
     let github = Arc::new(GitHub::new(
         ClientSettings {
