@@ -249,3 +249,29 @@ async fn a_key_file_others_can_read_is_warned_about_at_start_up() {
     );
     server.stop();
 }
+
+#[tokio::test]
+async fn every_request_to_github_names_the_api_version_once() {
+    let h = Harness::start().await;
+    let n = h.fake.open_pr(REPO, pr(&["src/lib.rs"]));
+    h.pr_event("opened", n).await;
+    h.review(n, "dan", "APPROVED").await;
+    let requests = h.fake.requests();
+    let kinds: std::collections::BTreeSet<String> = requests
+        .iter()
+        .map(|r| format!("{} {:?}", r.method, r.auth))
+        .collect();
+    for want in ["GET Token", "POST Jwt", "POST Token", "PATCH Token"] {
+        assert!(kinds.contains(want), "no {want} request in {kinds:?}");
+    }
+    for r in &requests {
+        assert_eq!(
+            r.header_count("x-github-api-version"),
+            1,
+            "{} {}: {:?}",
+            r.method,
+            r.path,
+            r.headers
+        );
+    }
+}
