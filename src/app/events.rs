@@ -143,6 +143,7 @@ const HANDLED: &[&str] = &[
     "check_suite",
     "merge_group",
     "push",
+    "member",
     "membership",
     "team",
 ];
