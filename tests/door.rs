@@ -275,3 +275,90 @@ async fn every_request_to_github_names_the_api_version_once() {
         );
     }
 }
+
+/// Requests the App made to `GET /app` so far.
+fn app_checks(fake: &support::fake_github::FakeGitHub) -> usize {
+    fake.requests().iter().filter(|r| r.path == "/app").count()
+}
+
+async fn readyz(server: &ServerProcess) -> (u16, String) {
+    let r = reqwest::get(format!("{}/readyz", server.url))
+        .await
+        .expect("readyz");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+fn messages(lines: &[serde_json::Value]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| l["message"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_keep_the_server_up_but_not_ready_until_they_work() {
+    let fake = fake_world().await;
+    fake.refuse_app_credentials(true);
+    let server =
+        ServerProcess::start_logged(&fake, &[("REVIEWGATE_RECONCILE_INTERVAL", "0")]).await;
+    let (status, body) = readyz(&server).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("refused the App's credentials"), "{body}");
+
+    // Still alive and still taking deliveries.
+    let healthz = reqwest::get(format!("{}/healthz", server.url))
+        .await
+        .expect("healthz");
+    assert_eq!(healthz.status(), 200);
+    let n = fake.open_pr(REPO, pr(&["src/lib.rs"]));
+    let opened = webhooks::pull_request_event("opened", &fake, REPO, n, INSTALLATION);
+    assert_eq!(server.deliver("pull_request", &opened).await, 202);
+
+    // Tried again (every 10 s), and still one ERROR line.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app_checks(&fake) < 3 {
+        assert!(Instant::now() < deadline, "{} checks", app_checks(&fake));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(readyz(&server).await.0, 503);
+    let errors = messages(&server.log_at("ERROR"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    for setting in ["REVIEWGATE_APP_ID", "REVIEWGATE_PRIVATE_KEY_PATH"] {
+        assert!(errors[0].contains(setting), "{errors:?}");
+    }
+
+    fake.refuse_app_credentials(false);
+    let accepted = Instant::now();
+    while readyz(&server).await.0 != 200 {
+        assert!(
+            accepted.elapsed() < Duration::from_secs(30),
+            "not ready 30 s after GitHub accepted the credentials"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "ready {:?} after GitHub accepted the credentials ({} checks of GET /app)",
+        accepted.elapsed(),
+        app_checks(&fake)
+    );
+    let infos = messages(&server.log_at("INFO"));
+    assert_eq!(
+        infos
+            .iter()
+            .filter(|m| m.contains("accepted the App's credentials"))
+            .count(),
+        1,
+        "{infos:?}"
+    );
+    let accepted_line = server
+        .log_at("INFO")
+        .into_iter()
+        .find(|l| l["message"].as_str().unwrap_or("").contains("accepted"))
+        .expect("INFO line");
+    assert_eq!(accepted_line["app"], "reviewgate-test", "{accepted_line}");
+    assert_eq!(messages(&server.log_at("ERROR")).len(), 1);
+    let checks = app_checks(&fake);
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(app_checks(&fake), checks, "no more checks once they work");
+    server.stop();
+}

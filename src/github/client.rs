@@ -396,6 +396,27 @@ impl GitHub {
         }
     }
 
+    /// Sends a request once, without retries: for checks repeated on their own schedule.
+    /// An error answer below 500 is [`GitHubError::Status`]; anything else (5xx, timeout,
+    /// connection failure) is [`GitHubError::Unavailable`].
+    pub async fn send_once(&self, request: &Request) -> Result<Response, GitHubError> {
+        let deadline = Instant::now() + self.settings.timeout;
+        self.attempt(request, deadline)
+            .await
+            .map_err(|failure| match failure {
+                Failure::Answer(status, _, body) if status < 500 => GitHubError::Status {
+                    endpoint: request.endpoint,
+                    status,
+                    message: error_message(&body),
+                },
+                other => GitHubError::Unavailable {
+                    endpoint: request.endpoint,
+                    attempts: 1,
+                    last: describe(&other),
+                },
+            })
+    }
+
     async fn attempt(&self, request: &Request, deadline: Instant) -> Result<Response, Failure> {
         // Never clone an octocrab client: a clone copies the token cache, so a token fetched
         // through the copy would be lost and every request would fetch a new one.

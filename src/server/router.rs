@@ -15,6 +15,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::body::{self, BodyBudget, BodyError};
+use super::credentials::Credentials;
 use super::signature;
 use crate::app::App;
 use crate::app::events::{self, Action, EventContext};
@@ -34,6 +35,8 @@ pub struct ServerState {
     pub recent: Mutex<RecentDeliveries>,
     /// Memory for bodies whose signature is not checked yet.
     pub unverified: Arc<BodyBudget>,
+    /// Whether GitHub has accepted the App's credentials; not ready until it has.
+    pub credentials: Arc<Credentials>,
 }
 
 /// `X-GitHub-Delivery` IDs accepted in the last [`REPLAY_WINDOW`]. A replay of an accepted
@@ -89,6 +92,8 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
     if state.shutting_down.load(Ordering::Relaxed) {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else if let Some(why) = state.credentials.not_ready_because() {
+        (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
     } else if !state.app.queue.has_room() {
         (StatusCode::SERVICE_UNAVAILABLE, "queue full\n").into_response()
     } else {

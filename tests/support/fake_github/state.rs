@@ -293,6 +293,8 @@ pub(super) struct State {
     pub requests: Vec<RecordedRequest>,
     pub faults: Vec<Fault>,
     pub latency: Duration,
+    /// Every App JWT is refused, as GitHub refuses a wrong App ID or private key.
+    pub refuse_app_credentials: bool,
     pub inflight: HashMap<u64, usize>,
     pub max_inflight: HashMap<u64, usize>,
     pub next_id: u64,
@@ -321,6 +323,7 @@ impl State {
             requests: Vec::new(),
             faults: Vec::new(),
             latency: Duration::ZERO,
+            refuse_app_credentials: false,
             inflight: HashMap::new(),
             max_inflight: HashMap::new(),
             next_id: 1,
