@@ -272,19 +272,20 @@ MANIFEST_FIELDS = {  # GitHub's documented App manifest parameters
     "description", "public", "default_events", "default_permissions",
     "request_oauth_on_install", "setup_on_update",
 }
-# What each event the App reads needs GitHub to grant before it is delivered.
+# What each event the App reads needs GitHub to grant before it is delivered. GitHub rejects a
+# manifest that subscribes to an event without its permission (merge_group without Merge queues,
+# for one).
 EVENT_PERMISSION = {
     "pull_request": "pull_requests", "pull_request_review": "pull_requests",
-    # merge_group also needs "Merge queues: read", which the App's contract leaves to the
-    # installer to add (docs/deploy.md, "Merge queues"); it is not in the manifest.
-    "check_run": "checks", "check_suite": "checks", "merge_group": None,
-    "push": "contents", "membership": "members", "team": "members",
+    "check_run": "checks", "check_suite": "checks", "merge_group": "merge_queues",
+    "push": "contents", "member": "members", "membership": "members", "team": "members",
 }
 # What the App's API calls need (src/github/): check runs are written; PRs, their files,
-# reviews and commits, the policy file's contents and team members are read.
+# reviews and commits, the policy file's contents and team members are read; merge queues are
+# read so that merge_group events are delivered.
 PERMISSIONS = {
     "checks": "write", "pull_requests": "read", "contents": "read", "members": "read",
-    "metadata": "read",
+    "metadata": "read", "merge_queues": "read",
 }
 manifest = json.loads(MANIFEST.read_text())
 for key in sorted(set(manifest) - MANIFEST_FIELDS):
@@ -308,10 +309,11 @@ if len(events) != len(set(events)) or set(events) != handled:
 if manifest.get("default_permissions") != PERMISSIONS:
     fail(f"github-app-manifest.json: default_permissions must be exactly {PERMISSIONS}")
 for event in events:
-    if event not in EVENT_PERMISSION:
+    needed = EVENT_PERMISSION.get(event)
+    if needed is None:
         fail(f"github-app-manifest.json: event {event} has no known permission; update .ci/check-deploy.py")
-    if EVENT_PERMISSION[event] is not None and EVENT_PERMISSION[event] not in (manifest.get("default_permissions") or {}):
-        fail(f"github-app-manifest.json: event {event} needs permission {EVENT_PERMISSION.get(event)}")
+    elif needed not in (manifest.get("default_permissions") or {}):
+        fail(f"github-app-manifest.json: event {event} needs permission {needed}")
 
 # ---- docs/deploy.md -----------------------------------------------------------------------------
 

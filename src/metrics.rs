@@ -39,6 +39,7 @@ pub struct Metrics {
     reconcile_sweeps: Mutex<BTreeMap<&'static str, u64>>,
     reconcile_queued: AtomicI64,
     check_write_failures: AtomicI64,
+    unverified_body_bytes: AtomicI64,
 }
 
 /// GitHub event names are a fixed set; anything else (only possible from a sender who
@@ -144,6 +145,12 @@ impl Metrics {
     /// Check-run writes that failed so far (used by tests).
     pub fn check_write_failures(&self) -> u64 {
         self.check_write_failures.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Bytes of webhook bodies being read and not yet verified.
+    pub fn set_unverified_body_bytes(&self, bytes: usize) {
+        self.unverified_body_bytes
+            .store(bytes as i64, Ordering::Relaxed);
     }
 
     /// Count of evaluations with a given outcome (used by tests and the soak harness).
@@ -264,6 +271,12 @@ impl Metrics {
                 "gauge",
                 "Evaluations running now.",
                 &self.evaluations_in_flight,
+            ),
+            (
+                "reviewgate_unverified_body_bytes",
+                "gauge",
+                "Bytes of webhook bodies being read whose signature is not checked yet.",
+                &self.unverified_body_bytes,
             ),
         ];
         for (name, kind, help, value) in scalars {

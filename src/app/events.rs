@@ -163,9 +163,9 @@ const HANDLED: &[&str] = &[
     "check_suite",
     "merge_group",
     "push",
+    "member",
     "membership",
     "team",
-    "member",
 ];
 
 /// A delivery the App cannot read.

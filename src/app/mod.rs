@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::github::checks::CheckRunIds;
+use crate::github::checks::{CheckRunIds, Standing};
 use crate::github::permissions::PermissionCache;
 use crate::github::policy_source::PolicyCache;
 use crate::github::teams::TeamCache;
@@ -42,6 +42,12 @@ use queue::Queue;
 const MAX_RETRIES: u32 = 3;
 /// Longest wait between two tries of a job that must turn a passing check red.
 const MAX_PASS_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// The wait before try `attempt` (1, 2, …) of a job that must turn a passing check red:
+/// 5 s, 10 s, 20 s, 40 s, then every minute, however long it takes.
+fn pass_retry_delay(attempt: u32) -> Duration {
+    Duration::from_secs(5 << attempt.saturating_sub(1).min(4)).min(MAX_PASS_RETRY_DELAY)
+}
 
 /// What the App is told by its configuration.
 #[derive(Debug, Clone)]
@@ -103,8 +109,8 @@ pub enum JobError {
     GitHub(#[from] GitHubError),
     /// A check that passes could not be turned red. Retried with backoff until it is, however
     /// long GitHub refuses: a pass left standing is the one failure a merge gate must not have.
-    #[error("a passing check could not be replaced: {0}")]
-    PassStands(GitHubError),
+    #[error("a check that may be passing could not be replaced: {0}")]
+    PassStands(GitHubError, Standing),
 }
 
 impl App {
@@ -153,7 +159,7 @@ impl App {
                 Ok(()) => {
                     self.retries_mut(|r| r.remove(&key));
                 }
-                Err(JobError::PassStands(e)) => self.retry_pass(key, job, &e),
+                Err(JobError::PassStands(e, standing)) => self.retry_pass(key, job, &e, standing),
                 Err(JobError::GitHub(e)) if e.is_transient() => self.retry_later(key, job, &e),
                 Err(JobError::GitHub(e)) => {
                     self.retries_mut(|r| r.remove(&key));
@@ -193,17 +199,20 @@ impl App {
     /// Requeues a job whose failing verdict could not replace a passing check: exponential
     /// backoff up to [`MAX_PASS_RETRY_DELAY`], for as long as it takes. Each try evaluates
     /// anew, so a body GitHub refused (422) is derived again from the current state.
-    fn retry_pass(&self, key: JobKey, job: Job, error: &GitHubError) {
+    fn retry_pass(&self, key: JobKey, job: Job, error: &GitHubError, standing: Standing) {
         let (attempt, since) = self.failed_once_more(&key);
-        let delay = Duration::from_secs(5 << (attempt - 1).min(4)).min(MAX_PASS_RETRY_DELAY);
-        tracing::error!(
-            job = ?key,
-            %error,
-            attempt,
-            failing_for_secs = since.elapsed().as_secs(),
-            delay_secs = delay.as_secs(),
-            "a passing check could not be turned to failure; trying again"
-        );
+        let delay = pass_retry_delay(attempt);
+        let failing_for_secs = since.elapsed().as_secs();
+        let delay_secs = delay.as_secs();
+        // A run known to pass is an open gate: ERROR. One GitHub did not let the App see
+        // (during an outage, say) is retried all the same, but is not known to be open.
+        if standing == Standing::Passing {
+            tracing::error!(job = ?key, %error, attempt, failing_for_secs, delay_secs,
+                "a passing check could not be turned to failure; trying again");
+        } else {
+            tracing::warn!(job = ?key, %error, attempt, failing_for_secs, delay_secs,
+                "a check that may be passing could not be replaced; trying again");
+        }
         self.queue.push_internal(job, delay);
     }
 
@@ -229,5 +238,20 @@ impl App {
                 Ok(self.reevaluate_open(*installation, repo, None).await?)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_that_stands_is_retried_at_most_a_minute_apart_for_ever() {
+        let delays: Vec<u64> = (1..=8).map(|a| pass_retry_delay(a).as_secs()).collect();
+        assert_eq!(delays, vec![5, 10, 20, 40, 60, 60, 60, 60]);
+        // An hour of refusals is about 64 tries, and the next one is still a minute away.
+        let total: u64 = (1..=64).map(|a| pass_retry_delay(a).as_secs()).sum();
+        assert!(total >= 3600, "{total}");
+        assert_eq!(pass_retry_delay(10_000), MAX_PASS_RETRY_DELAY);
     }
 }

@@ -45,7 +45,7 @@ impl App {
             "the check run could not be written"
         );
         Err(if pass_stands {
-            JobError::PassStands(failure.error)
+            JobError::PassStands(failure.error, failure.standing)
         } else {
             JobError::GitHub(failure.error)
         })
@@ -76,7 +76,7 @@ impl App {
                     Ok(true) => self.write(inst, repo, sha, &output).await,
                     Err(e) if e.is_not_found() => Ok(()),
                     // Whether a run of ours (perhaps passing) is there is unknown: retry.
-                    Err(e) => Err(JobError::PassStands(e)),
+                    Err(e) => Err(JobError::PassStands(e, Standing::Unknown)),
                 }
             }
         }
@@ -95,7 +95,7 @@ impl App {
     ) -> JobError {
         let output = check_output::github_error(what, &error);
         match self.write(inst, repo, sha, &output).await {
-            Err(JobError::PassStands(_)) => JobError::PassStands(error),
+            Err(JobError::PassStands(_, standing)) => JobError::PassStands(error, standing),
             _ => JobError::GitHub(error),
         }
     }

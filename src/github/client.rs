@@ -256,6 +256,13 @@ impl GitHub {
             .base_uri(settings.api_url.as_str())
             .map_err(|e| format!("invalid GitHub API URL: {e}"))?
             .app(AppId(settings.app_id), key)
+            // Through octocrab's extra-headers layer, on every request it sends, the token
+            // exchanges it makes by itself included. Requests are built by `outgoing`, not by
+            // octocrab's `_get`/`_post`, which add the header a second time.
+            .add_header(
+                http::HeaderName::from_static("x-github-api-version"),
+                API_VERSION.to_string(),
+            )
             .set_connect_timeout(Some(settings.timeout))
             // No read timeout: each exchange has its own deadline in `attempt`, which can
             // tell a timeout from a connection failure (and counts them apart).
@@ -389,6 +396,27 @@ impl GitHub {
         }
     }
 
+    /// Sends a request once, without retries: for checks repeated on their own schedule.
+    /// An error answer below 500 is [`GitHubError::Status`]; anything else (5xx, timeout,
+    /// connection failure) is [`GitHubError::Unavailable`].
+    pub async fn send_once(&self, request: &Request) -> Result<Response, GitHubError> {
+        let deadline = Instant::now() + self.settings.timeout;
+        self.attempt(request, deadline)
+            .await
+            .map_err(|failure| match failure {
+                Failure::Answer(status, _, body) if status < 500 => GitHubError::Status {
+                    endpoint: request.endpoint,
+                    status,
+                    message: error_message(&body),
+                },
+                other => GitHubError::Unavailable {
+                    endpoint: request.endpoint,
+                    attempts: 1,
+                    last: describe(&other),
+                },
+            })
+    }
+
     async fn attempt(&self, request: &Request, deadline: Instant) -> Result<Response, Failure> {
         // Never clone an octocrab client: a clone copies the token cache, so a token fetched
         // through the copy would be lost and every request would fetch a new one.
@@ -409,31 +437,15 @@ impl GitHub {
         } else {
             None
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            http::header::ACCEPT,
-            HeaderValue::from_static("application/vnd.github+json"),
-        );
-        headers.insert(
-            "x-github-api-version",
-            HeaderValue::from_static("2022-11-28"),
-        );
-        if let Some(kept) = &cached {
-            headers.insert(http::header::IF_NONE_MATCH, kept.etag.clone());
-        }
-        let uri = request.path.as_str();
+        let etag = cached.as_ref().map(|kept| kept.etag.clone());
+        let outgoing = outgoing(request, etag).map_err(Failure::Transport)?;
         let timeout = self.settings.timeout.min(
             deadline
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(100)),
         );
         let exchange = async {
-            let response = match request.method {
-                Method::GET => client._get_with_headers(uri, Some(headers)).await,
-                Method::POST => client._post(uri, request.body.as_ref()).await,
-                Method::PATCH => client._patch(uri, request.body.as_ref()).await,
-                _ => client._get_with_headers(uri, Some(headers)).await,
-            };
+            let response = client.execute(outgoing).await;
             let response = response.map_err(octocrab_failure)?;
             let (parts, body) = response.into_parts();
             let body = body
@@ -564,6 +576,31 @@ impl GitHub {
             }
         }
     }
+}
+
+/// The REST API version every request names (`X-GitHub-Api-Version`).
+const API_VERSION: &str = "2022-11-28";
+
+/// The HTTP request for `request`, relative to the API base (octocrab adds the base, the
+/// credentials and `X-GitHub-Api-Version`).
+fn outgoing(request: &Request, etag: Option<HeaderValue>) -> Result<http::Request<String>, String> {
+    let mut builder = http::Request::builder()
+        .method(request.method.clone())
+        .uri(request.path.as_str())
+        .header(http::header::ACCEPT, "application/vnd.github+json");
+    if let Some(etag) = etag {
+        builder = builder.header(http::header::IF_NONE_MATCH, etag);
+    }
+    let body = match &request.body {
+        Some(json) => {
+            builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+            serde_json::to_string(json).map_err(|e| e.to_string())?
+        }
+        None => String::new(),
+    };
+    builder
+        .body(body)
+        .map_err(|e| format!("cannot build the request to {}: {e}", request.endpoint))
 }
 
 /// How long GitHub asks us to wait, if this answer is a rate limit: 429, or 403 with

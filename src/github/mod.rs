@@ -2,6 +2,7 @@
 //! decides anything; it turns GitHub's answers into the evaluator's inputs and the verdict
 //! into a check run.
 
+pub mod app_auth;
 pub mod checks;
 pub mod client;
 pub mod coalesce;

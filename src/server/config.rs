@@ -12,6 +12,10 @@ use secrecy::SecretString;
 use crate::app::WhenNoPolicy;
 use crate::policy::DEFAULT_POLICY_PATH;
 
+mod key;
+
+use key::read_private_key;
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -25,6 +29,12 @@ pub struct Config {
     pub app_id: u64,
     /// The App's private key, PEM (PKCS#1 as GitHub issues it, or PKCS#8).
     pub private_key: SecretString,
+    /// The setting the key came from, `REVIEWGATE_PRIVATE_KEY_PATH` or `REVIEWGATE_PRIVATE_KEY`,
+    /// for messages about it.
+    pub private_key_setting: &'static str,
+    /// Problems that do not stop start-up, each one line naming its setting; logged as WARN
+    /// once logging has started.
+    pub warnings: Vec<String>,
     /// Webhook secrets accepted: the current one first, then any previous one still being
     /// rotated out.
     pub webhook_secrets: Vec<SecretString>,
@@ -101,47 +111,8 @@ impl Config {
                 }
             },
         };
-        let private_key = match (
-            get("REVIEWGATE_PRIVATE_KEY_PATH"),
-            get("REVIEWGATE_PRIVATE_KEY"),
-        ) {
-            (Some(_), Some(_)) => {
-                return Err(err(
-                    "REVIEWGATE_PRIVATE_KEY",
-                    "set either REVIEWGATE_PRIVATE_KEY or REVIEWGATE_PRIVATE_KEY_PATH, not both",
-                ));
-            }
-            (Some(path), None) => match std::fs::read_to_string(&path) {
-                Ok(pem) => {
-                    check_key(&pem).map_err(|why| {
-                        err("REVIEWGATE_PRIVATE_KEY_PATH", format!("{path}: {why}"))
-                    })?;
-                    SecretString::from(pem)
-                }
-                Err(e) => {
-                    return Err(err(
-                        "REVIEWGATE_PRIVATE_KEY_PATH",
-                        format!("cannot read {path}: {e}"),
-                    ));
-                }
-            },
-            (None, Some(pem)) => {
-                // Environments often flatten newlines; accept a PEM with literal "\n".
-                let pem = if pem.contains("\\n") && !pem.contains('\n') {
-                    pem.replace("\\n", "\n")
-                } else {
-                    pem
-                };
-                check_key(&pem).map_err(|why| err("REVIEWGATE_PRIVATE_KEY", why))?;
-                SecretString::from(pem)
-            }
-            (None, None) => {
-                return Err(err(
-                    "REVIEWGATE_PRIVATE_KEY_PATH",
-                    "is not set (nor REVIEWGATE_PRIVATE_KEY); give the path of the App's private key (.pem)",
-                ));
-            }
-        };
+        let mut warnings = Vec::new();
+        let (private_key, private_key_setting) = read_private_key(&get, &mut warnings)?;
         let mut webhook_secrets = Vec::new();
         match get("REVIEWGATE_WEBHOOK_SECRET") {
             None => {
@@ -150,16 +121,17 @@ impl Config {
                     "is not set; give the App's webhook secret",
                 ));
             }
-            Some(s) if s.is_empty() => {
+            Some(s) if s.trim().is_empty() => {
                 return Err(err(
                     "REVIEWGATE_WEBHOOK_SECRET",
-                    "is empty; an empty secret would accept forged deliveries",
+                    "is empty or only whitespace; such a secret would accept forged deliveries",
                 ));
             }
             Some(s) => webhook_secrets.push(SecretString::from(s)),
         }
         if let Some(previous) = get("REVIEWGATE_WEBHOOK_SECRET_PREVIOUS") {
-            if !previous.is_empty() {
+            // Unset in effect: a blank secret would let anyone sign deliveries.
+            if !previous.trim().is_empty() {
                 webhook_secrets.push(SecretString::from(previous));
             }
         }
@@ -201,7 +173,9 @@ impl Config {
             ));
         }
         let check_name = get("REVIEWGATE_CHECK_NAME").unwrap_or_else(|| "reviewgate".to_string());
-        if check_name.trim().is_empty() || check_name.len() > 100 {
+        let check_name = check_name.trim().to_string();
+        // GitHub's limit counts characters, not UTF-8 bytes.
+        if check_name.is_empty() || check_name.chars().count() > 100 {
             return Err(err(
                 "REVIEWGATE_CHECK_NAME",
                 "must be a non-empty name of at most 100 characters",
@@ -256,11 +230,13 @@ impl Config {
             when_no_policy,
             app_id,
             private_key,
+            private_key_setting,
+            warnings,
             webhook_secrets,
             github_api_url,
             listen,
             policy_path,
-            check_name: check_name.trim().to_string(),
+            check_name,
             log_format,
             workers: number("REVIEWGATE_WORKERS", 32, 1, 1024)? as usize,
             queue_capacity: number("REVIEWGATE_QUEUE_CAPACITY", 10_000, 1, 10_000_000)? as usize,
@@ -321,15 +297,6 @@ fn parse_interval(value: Option<String>) -> Result<Duration, ConfigError> {
             "REVIEWGATE_RECONCILE_INTERVAL",
             format!("must be a duration such as 600, 90s, 10m or 1h (at most a week), not {v:?}"),
         )),
-    }
-}
-
-/// Checks that a PEM is an RSA private key the JWT signer accepts, without saying anything
-/// about its contents.
-fn check_key(pem: &str) -> Result<(), String> {
-    match octocrab::EncodingKey::from_rsa_pem(pem.as_bytes()) {
-        Ok(_) => Ok(()),
-        Err(_) => Err("is not an RSA private key in PEM form (PKCS#1 \"BEGIN RSA PRIVATE KEY\" or PKCS#8 \"BEGIN PRIVATE KEY\")".into()),
     }
 }
 
@@ -497,6 +464,99 @@ mod tests {
             assert!(e.starts_with(want), "{e}");
             assert!(!e.contains("s3cret-value"));
         }
+    }
+
+    #[test]
+    fn a_webhook_secret_of_only_whitespace_is_refused() {
+        for blank in [" ", "\t\n", "  \r\n  "] {
+            let mut vars = base();
+            vars[2] = ("REVIEWGATE_WEBHOOK_SECRET", blank);
+            let e = load(&vars).expect_err("blank secret").to_string();
+            assert!(e.starts_with("REVIEWGATE_WEBHOOK_SECRET: is empty"), "{e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+        let mut vars = base();
+        vars.push(("REVIEWGATE_WEBHOOK_SECRET_PREVIOUS", " \n"));
+        let c = load(&vars).expect("a blank previous secret is as good as none");
+        assert_eq!(c.webhook_secrets.len(), 1, "and is never accepted");
+    }
+
+    #[test]
+    fn a_public_key_is_refused_naming_the_setting_used() {
+        const PUBLIC: &str = include_str!("../../tests/fixtures/test-app-key.pub.pem");
+        // The same key in PKCS#1 form, "BEGIN RSA PUBLIC KEY".
+        let pkcs1 = PUBLIC.replace("PUBLIC KEY", "RSA PUBLIC KEY");
+        for pem in [PUBLIC.to_string(), pkcs1] {
+            let mut vars = base();
+            vars[1] = ("REVIEWGATE_PRIVATE_KEY", &pem);
+            let e = load(&vars).expect_err("public key").to_string();
+            assert!(
+                e.starts_with("REVIEWGATE_PRIVATE_KEY: is a public key"),
+                "{e}"
+            );
+            assert!(!e.contains('\n') && !e.contains("MII"), "{e}");
+        }
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/test-app-key.pub.pem"
+        );
+        let mut vars = base();
+        vars[1] = ("REVIEWGATE_PRIVATE_KEY_PATH", path);
+        let e = load(&vars).expect_err("public key file").to_string();
+        assert!(
+            e.starts_with(&format!(
+                "REVIEWGATE_PRIVATE_KEY_PATH: {path}: is a public key"
+            )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn check_names_are_limited_to_100_characters_not_bytes() {
+        let hundred = "é".repeat(100);
+        let mut vars = base();
+        vars.push(("REVIEWGATE_CHECK_NAME", &hundred));
+        assert_eq!(load(&vars).expect("100 characters").check_name, hundred);
+        let too_long = "é".repeat(101);
+        let mut vars = base();
+        vars.push(("REVIEWGATE_CHECK_NAME", &too_long));
+        let e = load(&vars).expect_err("101 characters").to_string();
+        assert!(
+            e.starts_with("REVIEWGATE_CHECK_NAME: must be a non-empty name"),
+            "{e}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_gives_one_warning_line() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("key.pem");
+        std::fs::write(&path, KEY).expect("write key");
+        let path_str = path.to_str().expect("utf-8 path");
+        let load_with_mode = |mode: u32| {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let mut vars = base();
+            vars[1] = ("REVIEWGATE_PRIVATE_KEY_PATH", path_str);
+            load(&vars).expect("a readable key is accepted").warnings
+        };
+        for mode in [0o644, 0o604, 0o666] {
+            let warnings = load_with_mode(mode);
+            assert_eq!(warnings.len(), 1, "{mode:o}: {warnings:?}");
+            let w = &warnings[0];
+            assert!(
+                w.starts_with(&format!(
+                    "REVIEWGATE_PRIVATE_KEY_PATH: {path_str} has mode {mode:04o}"
+                )),
+                "{w}"
+            );
+            assert!(w.contains("chmod 600") && w.contains("0400") && !w.contains('\n'));
+        }
+        for mode in [0o600, 0o400] {
+            assert_eq!(load_with_mode(mode), Vec::<String>::new(), "{mode:o}");
+        }
+        assert!(load(&base()).expect("valid").warnings.is_empty());
     }
 
     #[test]

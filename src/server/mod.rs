@@ -1,6 +1,8 @@
 //! The webhook server (`reviewgate serve`): configuration, routes, workers and shutdown.
 
+pub mod body;
 pub mod config;
+pub mod credentials;
 pub mod logging;
 pub mod router;
 pub mod signature;
@@ -45,6 +47,9 @@ impl Running {
 /// [`Running::stop`]): readiness fails, the listener closes, in-flight requests finish,
 /// queued and running evaluations get `shutdown_grace` to complete, then it returns.
 pub async fn start(config: Config) -> Result<Running, String> {
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let metrics = Arc::new(Metrics::new());
     let github = Arc::new(GitHub::new(
         ClientSettings {
@@ -58,6 +63,12 @@ pub async fn start(config: Config) -> Result<Running, String> {
         },
         metrics.clone(),
     )?);
+    let credentials = Arc::new(credentials::Credentials::default());
+    let mut prover = credentials::Prover::new(
+        github.clone(),
+        credentials.clone(),
+        config.private_key_setting,
+    );
     let queue = Arc::new(Queue::new(
         config.queue_capacity,
         config.debounce,
@@ -79,12 +90,20 @@ pub async fn start(config: Config) -> Result<Running, String> {
         app_id: config.app_id,
         shutting_down: Default::default(),
         recent: Default::default(),
+        unverified: body::BodyBudget::new(body::UNVERIFIED_BUDGET_BYTES, metrics.clone()),
+        credentials,
     });
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("REVIEWGATE_LISTEN: cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
 
+    // The first try before serving, so a server that starts with working credentials is
+    // ready at once; later tries in the background while they do not work.
+    let proved = tokio::time::timeout(config.github_timeout, prover.try_once())
+        .await
+        .unwrap_or(false);
+    let prover = (!proved).then(|| tokio::spawn(prover.retry_until_accepted()));
     let mut workers = JoinSet::new();
     for _ in 0..config.workers {
         workers.spawn(app.clone().work());
@@ -119,8 +138,8 @@ pub async fn start(config: Config) -> Result<Running, String> {
             serve_state.shutting_down.store(true, Ordering::Relaxed);
         };
         accept(listener, router, stop).await;
-        if let Some(r) = reconciler {
-            r.abort();
+        for task in [reconciler, prover].into_iter().flatten() {
+            task.abort();
         }
         queue.close();
         let drained = tokio::time::timeout(grace, async {

@@ -14,13 +14,15 @@ use secrecy::SecretString;
 use serde_json::json;
 use tracing::Instrument;
 
+use super::body::{self, BodyBudget, BodyError};
+use super::credentials::Credentials;
 use super::signature;
 use crate::app::App;
 use crate::app::events::{self, Action, EventContext};
 use crate::app::queue::Admission;
+use crate::metrics::Metrics;
 
-/// GitHub caps webhook payloads at 25 MB.
-pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+pub use super::body::MAX_BODY_BYTES;
 
 /// What the routes share.
 pub struct ServerState {
@@ -31,6 +33,10 @@ pub struct ServerState {
     pub shutting_down: AtomicBool,
     /// Deliveries already accepted, so a replayed one costs nothing.
     pub recent: Mutex<RecentDeliveries>,
+    /// Memory for bodies whose signature is not checked yet.
+    pub unverified: Arc<BodyBudget>,
+    /// Whether GitHub has accepted the App's credentials; not ready until it has.
+    pub credentials: Arc<Credentials>,
 }
 
 /// `X-GitHub-Delivery` IDs accepted in the last [`REPLAY_WINDOW`]. A replay of an accepted
@@ -86,6 +92,8 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
     if state.shutting_down.load(Ordering::Relaxed) {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else if let Some(why) = state.credentials.not_ready_because() {
+        (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
     } else if !state.app.queue.has_room() {
         (StatusCode::SERVICE_UNAVAILABLE, "queue full\n").into_response()
     } else {
@@ -120,67 +128,84 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// A client must send the whole body within this time.
-const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-async fn webhook(State(state): State<Arc<ServerState>>, request: Request) -> Response {
-    let metrics = state.app.metrics.clone();
-    let (parts, body) = request.into_parts();
-    let headers = parts.headers;
-    let declared = header_str(&headers, "content-length").and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        metrics.delivery("unverified", "too_large");
-        return answer(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "deliveries are limited to 25 MiB",
-        );
-    }
-    // A delivery without a well-formed signature is refused before its body is read, so
-    // unauthenticated clients cannot make the server buffer 25 MiB each.
-    let signed = signature::parse(header_str(&headers, "x-hub-signature-256")).is_some();
-    if !signed {
-        metrics.delivery("unverified", "bad_signature");
-        tracing::warn!("webhook delivery with a missing or wrong signature refused");
-        return answer(
-            StatusCode::UNAUTHORIZED,
-            "missing or invalid X-Hub-Signature-256",
-        );
-    }
-    let body = match tokio::time::timeout(
-        BODY_READ_TIMEOUT,
-        axum::body::to_bytes(body, MAX_BODY_BYTES),
+fn bad_signature(metrics: &Metrics) -> Response {
+    metrics.delivery("unverified", "bad_signature");
+    tracing::warn!("webhook delivery with a missing or wrong signature refused");
+    answer(
+        StatusCode::UNAUTHORIZED,
+        "missing or invalid X-Hub-Signature-256",
     )
-    .await
-    {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => {
-            metrics.delivery("unverified", "too_large");
-            return answer(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "deliveries are limited to 25 MiB",
-            );
-        }
-        Err(_) => {
+}
+
+fn too_large(metrics: &Metrics) -> Response {
+    metrics.delivery("unverified", "too_large");
+    answer(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "deliveries are limited to 25 MiB",
+    )
+}
+
+/// The body of a delivery whose signature is right, or the answer refusing it. Nothing else
+/// of the request is looked at before this. A delivery without a well-formed signature is
+/// refused before its body is read; the others are read within the budget for unverified
+/// bodies (see [`body`]), and hashed as they arrive.
+async fn read_verified(
+    state: &ServerState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<Vec<u8>, Response> {
+    let metrics = &state.app.metrics;
+    let declared = header_str(headers, "content-length").and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large(metrics));
+    }
+    let signature = header_str(headers, "x-hub-signature-256");
+    let Some(mut verifier) = signature::Verifier::new(&state.webhook_secrets, signature) else {
+        return Err(bad_signature(metrics));
+    };
+    let Some(reservation) = state.unverified.reserve(declared, body::BUDGET_WAIT).await else {
+        metrics.delivery("unverified", "overloaded");
+        tracing::warn!(
+            declared,
+            "too many large deliveries being read at once; refusing one"
+        );
+        return Err(answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many large deliveries at once; redeliver later",
+        ));
+    };
+    let read = body::read(body, declared, &mut verifier).await;
+    let verified = verifier.finish();
+    drop(reservation);
+    match read {
+        Ok(bytes) if verified => Ok(bytes),
+        Ok(_) => Err(bad_signature(metrics)),
+        Err(BodyError::TooLarge) => Err(too_large(metrics)),
+        Err(BodyError::TimedOut) => {
             metrics.delivery("unverified", "bad_request");
-            return answer(
+            Err(answer(
                 StatusCode::REQUEST_TIMEOUT,
                 "the body did not arrive in time",
-            );
+            ))
         }
-    };
-    // Authenticate before reading anything else from the request.
-    if !signature::verify(
-        &state.webhook_secrets,
-        &body,
-        header_str(&headers, "x-hub-signature-256"),
-    ) {
-        metrics.delivery("unverified", "bad_signature");
-        tracing::warn!("webhook delivery with a missing or wrong signature refused");
-        return answer(
-            StatusCode::UNAUTHORIZED,
-            "missing or invalid X-Hub-Signature-256",
-        );
+        Err(BodyError::Broken) => {
+            metrics.delivery("unverified", "bad_request");
+            Err(answer(
+                StatusCode::BAD_REQUEST,
+                "the body could not be read",
+            ))
+        }
     }
+}
+
+async fn webhook(State(state): State<Arc<ServerState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let body = match read_verified(&state, &headers, body).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
+    let metrics = &state.app.metrics;
     let Some(event) = header_str(&headers, "x-github-event").map(str::to_string) else {
         metrics.delivery("unknown", "bad_request");
         return answer(StatusCode::BAD_REQUEST, "missing X-GitHub-Event");

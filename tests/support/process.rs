@@ -11,12 +11,39 @@ pub struct ServerProcess {
     child: Child,
     pub url: String,
     pub port: u16,
+    /// Where stderr goes when the log is kept ([`ServerProcess::start_logged`]).
+    log: Option<tempfile::NamedTempFile>,
 }
 
 impl ServerProcess {
     /// Starts the binary against `fake` with the harness's credentials, `env` on top (set
     /// `REVIEWGATE_LISTEN` there to reuse a port), and waits until it is ready.
     pub async fn start(fake: &FakeGitHub, env: &[(&str, &str)]) -> ServerProcess {
+        let server = ServerProcess::spawn(fake, env, None);
+        server.wait_for("/readyz").await;
+        server
+    }
+
+    /// Like [`ServerProcess::start`], but keeps the log (JSON lines, `info` and up, unless
+    /// `env` says otherwise) for [`ServerProcess::log`], and waits only until the server
+    /// answers `/healthz`: readiness is for the test to look at.
+    pub async fn start_logged(fake: &FakeGitHub, env: &[(&str, &str)]) -> ServerProcess {
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let mut with_log = vec![
+            ("REVIEWGATE_LOG", "info"),
+            ("REVIEWGATE_LOG_FORMAT", "json"),
+        ];
+        with_log.extend_from_slice(env);
+        let server = ServerProcess::spawn(fake, &with_log, Some(log));
+        server.wait_for("/healthz").await;
+        server
+    }
+
+    fn spawn(
+        fake: &FakeGitHub,
+        env: &[(&str, &str)],
+        log: Option<tempfile::NamedTempFile>,
+    ) -> ServerProcess {
         let port = match env.iter().find(|(k, _)| *k == "REVIEWGATE_LISTEN") {
             Some((_, v)) => v
                 .rsplit(':')
@@ -33,6 +60,12 @@ impl ServerProcess {
             "{}/tests/fixtures/test-app-key.pem",
             env!("CARGO_MANIFEST_DIR")
         );
+        // Not inherited: nothing would read it while the test waits, and a full pipe would
+        // stall the server's logging. A file never fills up.
+        let stderr = match &log {
+            Some(file) => Stdio::from(file.reopen().expect("log file")),
+            None => Stdio::null(),
+        };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_reviewgate"));
         cmd.arg("serve")
             .env_clear()
@@ -43,26 +76,51 @@ impl ServerProcess {
             .env("REVIEWGATE_LISTEN", format!("127.0.0.1:{port}"))
             .env("REVIEWGATE_LOG", "error")
             .stdout(Stdio::null())
-            // Not inherited: nothing would read it while the test waits, and a full pipe
-            // would stall the server's logging.
-            .stderr(Stdio::null());
+            .stderr(stderr);
         for (k, v) in env {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("start reviewgate serve");
         let url = format!("http://127.0.0.1:{port}");
+        ServerProcess {
+            child,
+            url,
+            port,
+            log,
+        }
+    }
+
+    /// Waits until `path` answers 2xx.
+    async fn wait_for(&self, path: &str) {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = http.get(format!("{url}/readyz")).send().await {
+            if let Ok(r) = http.get(format!("{}{path}", self.url)).send().await {
                 if r.status().is_success() {
-                    break;
+                    return;
                 }
             }
-            assert!(Instant::now() < deadline, "server did not become ready");
+            assert!(Instant::now() < deadline, "server did not answer {path}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        ServerProcess { child, url, port }
+    }
+
+    /// The log so far, one JSON object per line (lines that are not JSON are skipped).
+    pub fn log(&self) -> Vec<serde_json::Value> {
+        let file = self.log.as_ref().expect("started with start_logged");
+        std::fs::read_to_string(file.path())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The log lines at `level` (`ERROR`, `WARN`, `INFO`, ...).
+    pub fn log_at(&self, level: &str) -> Vec<serde_json::Value> {
+        self.log()
+            .into_iter()
+            .filter(|l| l["level"] == level)
+            .collect()
     }
 
     /// `VmRSS` and `VmHWM` (peak RSS: what `/usr/bin/time -v` reports as "Maximum resident

@@ -47,7 +47,7 @@ impl Presented {
     }
 }
 
-const CANNOT_DECODE: &str = "A JSON web token could not be decoded";
+pub(super) const CANNOT_DECODE: &str = "A JSON web token could not be decoded";
 const BAD_IAT: &str = "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued.";
 const BAD_EXP: &str = "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires.";
 const EXP_TOO_FAR: &str = "'Expiration time' claim ('exp') is too far in the future.";

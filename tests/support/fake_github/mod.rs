@@ -655,6 +655,14 @@ impl FakeGitHub {
         });
     }
 
+    /// Refuses (`true`) or accepts again (`false`) every request signed with the App's JWT —
+    /// `GET /app`, token exchanges, installation lookups — with GitHub's 401 "A JSON web token
+    /// could not be decoded", as GitHub answers a wrong App ID or private key (or a revoked
+    /// key). Requests with installation tokens already issued still work, as on GitHub.
+    pub fn refuse_app_credentials(&self, refuse: bool) {
+        self.with(|st| st.refuse_app_credentials = refuse);
+    }
+
     /// Makes every installation token issued so far invalid, as if its hour had passed: the
     /// App must notice the 401 (or the expiry it was told) and fetch a new one.
     pub fn expire_tokens(&self) {

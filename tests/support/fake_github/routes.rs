@@ -54,6 +54,7 @@ impl Outcome {
 }
 
 enum Route {
+    GetApp,
     ListInstallations,
     GetInstallation(u64),
     CreateToken(u64),
@@ -87,6 +88,7 @@ impl Route {
         let num = |v: &str| v.parse::<u64>().ok();
         let get = *method == Method::GET;
         let route = match s.as_slice() {
+            ["app"] if get => Route::GetApp,
             ["app", "installations"] if get => Route::ListInstallations,
             ["app", "installations", id] if get => Route::GetInstallation(num(id)?),
             ["app", "installations", id, "access_tokens"] if *method == Method::POST => {
@@ -146,7 +148,8 @@ impl Route {
     fn needs_jwt(&self) -> bool {
         matches!(
             self,
-            Route::ListInstallations
+            Route::GetApp
+                | Route::ListInstallations
                 | Route::GetInstallation(_)
                 | Route::CreateToken(_)
                 | Route::RepoInstallation(_)
@@ -200,6 +203,9 @@ pub(super) fn dispatch(st: &mut State, ctx: &Ctx, now: u64) -> Outcome {
         if let Err(message) = auth::verify_jwt(&st.app_key, st.app_id, jwt, now) {
             return Outcome::unauthenticated(Reply::error(401, message));
         }
+        if st.refuse_app_credentials {
+            return Outcome::unauthenticated(Reply::error(401, auth::CANNOT_DECODE));
+        }
         let installation = match route {
             Route::CreateToken(id) | Route::GetInstallation(id) => Some(id),
             _ => None,
@@ -248,6 +254,9 @@ pub(super) fn dispatch(st: &mut State, ctx: &Ctx, now: u64) -> Outcome {
 
 fn app_route(st: &mut State, route: Route, ctx: &Ctx, now: u64) -> Reply {
     match route {
+        // The App the JWT was signed for, in GitHub's App object shape (id, slug, name, owner,
+        // permissions, events, ...).
+        Route::GetApp => Reply::json(200, st.app_json(st.app_id)),
         Route::ListInstallations => {
             let all: Vec<Value> = st
                 .installations
@@ -455,7 +464,8 @@ fn installation_route(
             Some(r) => collaborator_permission(st, r, &user),
             None => not_found(),
         },
-        Route::ListInstallations
+        Route::GetApp
+        | Route::ListInstallations
         | Route::GetInstallation(_)
         | Route::CreateToken(_)
         | Route::RepoInstallation(_) => not_found(),

@@ -263,6 +263,7 @@ struct ParsedRequest {
     presented: Presented,
     if_none_match: Option<String>,
     body: Bytes,
+    headers: Vec<(String, String)>,
 }
 
 async fn read_request(req: Request<Incoming>) -> ParsedRequest {
@@ -280,7 +281,16 @@ async fn read_request(req: Request<Incoming>) -> ParsedRequest {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_string(), value)
+        })
+        .collect();
     ParsedRequest {
+        headers,
         presented: Presented::parse(header_str(header::AUTHORIZATION).as_deref()),
         if_none_match: header_str(header::IF_NONE_MATCH),
         method: parts.method,
@@ -321,6 +331,7 @@ async fn handle(
             auth: req.presented.kind(),
             fault,
             body: body_json.clone(),
+            headers: req.headers.clone(),
         }
     };
 

@@ -45,9 +45,19 @@ pub struct RecordedRequest {
     pub fault: Option<FaultKind>,
     /// The JSON request body of a POST or PATCH, when it parsed.
     pub body: Option<Value>,
+    /// Every request header as sent (names in lower case), repeated ones once per line.
+    pub headers: Vec<(String, String)>,
 }
 
 impl RecordedRequest {
+    /// How many times a header was sent (name in any case).
+    pub fn header_count(&self, name: &str) -> usize {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+    }
+
     /// The first value of a query parameter (percent-decoded).
     pub fn query_param(&self, name: &str) -> Option<String> {
         super::paging::Query::parse(&self.query)
@@ -290,6 +300,8 @@ pub(super) struct State {
     pub requests: Vec<RecordedRequest>,
     pub faults: Vec<Fault>,
     pub latency: Duration,
+    /// Every App JWT is refused, as GitHub refuses a wrong App ID or private key.
+    pub refuse_app_credentials: bool,
     pub inflight: HashMap<u64, usize>,
     pub max_inflight: HashMap<u64, usize>,
     pub next_id: u64,
@@ -318,6 +330,7 @@ impl State {
             requests: Vec::new(),
             faults: Vec::new(),
             latency: Duration::ZERO,
+            refuse_app_credentials: false,
             inflight: HashMap::new(),
             max_inflight: HashMap::new(),
             next_id: 1,
