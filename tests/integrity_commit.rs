@@ -476,3 +476,102 @@ async fn the_sweep_notices_a_commits_pull_requests_changed_without_a_webhook() {
     let sweep = h.server.state.app.reconcile(1.0).await.expect("sweep");
     assert_eq!(sweep.queued, 0, "current again: {sweep:?}");
 }
+
+#[tokio::test]
+async fn a_pass_earned_by_another_pr_does_not_stand_while_a_pr_keeps_changing() {
+    // #2 into a weak branch is approved: its head's run passes. #1 into main, opened with the
+    // same head, needs a senior; #2 is then edited without pause, so no evaluation ever sees
+    // the commit's PRs hold still. The inherited pass must not stand meanwhile.
+    let h = Harness::start().await;
+    h.fake.set_file(REPO, "sandbox", POLICY_PATH, WEAK_POLICY);
+    let head = "7e".repeat(20);
+    let m = h.fake.open_pr(
+        REPO,
+        pr_into("sandbox", "mallory", &head, &["ledger/post.rs"]),
+    );
+    let run = h.review(m, "dan", "APPROVED").await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+
+    let n = h
+        .fake
+        .open_pr(REPO, pr_into("main", "zed", &head, &["ledger/post.rs"]));
+    h.fake.make_restless(REPO, m);
+    deliver_opened(&h, n).await;
+    let run = wait_for_conclusion(&h, &head, "failure", Duration::from_secs(10)).await;
+    assert_eq!(
+        run.title.as_deref(),
+        Some("A pull request changed while it was judged")
+    );
+}
+
+#[tokio::test]
+async fn many_prs_sharing_a_head_fail_the_commit_without_judging_each() {
+    let h = Harness::start().await;
+    let head = "8a".repeat(20);
+    let prs: Vec<u64> = (0..11)
+        .map(|i| {
+            h.fake.open_pr(
+                REPO,
+                PrSpec {
+                    head_ref: format!("copy-{i}"),
+                    ..pr_into("main", "mallory", &head, &["src/lib.rs"])
+                },
+            )
+        })
+        .collect();
+    h.fake.clear_requests();
+    let run = h.pr_event("opened", prs[0]).await;
+    assert_eq!(run.conclusion.as_deref(), Some("failure"));
+    assert_eq!(
+        run.title.as_deref(),
+        Some("11 open pull requests share this commit")
+    );
+    let reads = h
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/pulls/"))
+        .count();
+    assert!(reads <= 3, "{reads} reads of pull requests");
+}
+
+#[tokio::test]
+async fn a_tag_named_like_the_base_branch_cannot_choose_the_policy() {
+    // git resolves a bare name to a tag before a branch: a tag `main` holding a weak policy
+    // must not be what judges PRs into the branch `main`.
+    let h = Harness::start().await;
+    h.fake.set_tag_file(REPO, "main", POLICY_PATH, WEAK_POLICY);
+    let n = h
+        .fake
+        .open_pr(REPO, pr_into("main", "zed", "", &["ledger/post.rs"]));
+    let run = h.review(n, "dan", "APPROVED").await;
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("failure"),
+        "{}",
+        summary(&run)
+    );
+    assert!(summary(&run).contains("path rule"), "{}", summary(&run));
+}
+
+#[tokio::test]
+async fn one_repository_github_will_not_list_does_not_stop_the_sweep() {
+    let h = Harness::start().await;
+    h.fake.add_repo(INSTALLATION, "acme/aaa", "main");
+    let n = h
+        .fake
+        .open_pr(REPO, pr_into("main", "zed", "", &["src/lib.rs"]));
+    h.fake.inject(Fault::once(
+        Some(Method::GET),
+        "/repos/acme/aaa/pulls",
+        FaultKind::NotFound,
+    ));
+    let sweep = h.server.state.app.reconcile(1.0).await.expect("sweep");
+    assert_eq!(sweep.repositories, 2, "{sweep:?}");
+    assert_eq!(
+        sweep.queued, 1,
+        "acme/ledger's PR is still found: {sweep:?}"
+    );
+    let run = h.check_on(&h.head_sha(n)).await;
+    assert_eq!(conclusion(&run), Some("failure"));
+}

@@ -88,13 +88,14 @@ async fn after_kill_9_a_restart_brings_every_open_pr_right_without_new_webhooks(
         "DISMISSED",
     );
     assert_eq!(second.deliver("pull_request_review", &dismissed).await, 202);
-    // B: opened, needs an approval. C: opened and approved. Both queued, never evaluated.
+    // B: marked ready for review, needs an approval. C: approved. Both queued (debounced),
+    // never evaluated. (`opened` would be evaluated at once, without the debounce.)
     let b = fake.open_pr(REPO, pr(&["src/b.rs"]));
     assert_eq!(
         second
             .deliver(
                 "pull_request",
-                &webhooks::pull_request_event("opened", &fake, REPO, b, INSTALLATION)
+                &webhooks::pull_request_event("ready_for_review", &fake, REPO, b, INSTALLATION)
             )
             .await,
         202

@@ -128,6 +128,44 @@ pub fn no_policy(policy_path: &str, branch: &str) -> CheckOutput {
 /// What `external_id` records as the policy of a base branch without one.
 pub const NO_POLICY: &str = "none";
 
+/// A pull request of the commit changed while it was judged: what was judged may not pass,
+/// and what passed before may have been another PR's verdict. `tries` > 0 once the App gave up
+/// for now.
+pub fn moving(tries: u32) -> CheckOutput {
+    let later = if tries > 0 {
+        format!(" It changed during {tries} evaluations in a row; reviewgate tries again shortly.")
+    } else {
+        " It is being judged again.".to_string()
+    };
+    CheckOutput {
+        policy_sha: None,
+        pr_updated_at: None,
+        external: None,
+        conclusion: "failure",
+        title: "A pull request changed while it was judged".to_string(),
+        summary: format!(
+            "A pull request with this head commit changed (pushed, retargeted, reviewed) while reviewgate was \
+             reading it, so the verdict reached could be out of date.{later}"
+        ),
+    }
+}
+
+/// More open pull requests share this head than reviewgate judges for one commit.
+pub fn too_many_prs(count: usize, max: usize) -> CheckOutput {
+    CheckOutput {
+        policy_sha: None,
+        pr_updated_at: None,
+        external: None,
+        conclusion: "failure",
+        title: format!("{count} open pull requests share this commit"),
+        summary: format!(
+            "{count} open pull requests have this commit as their head; reviewgate judges at most {max} for one \
+             commit (each is judged against its own base, and all must pass). Close the pull requests that are not \
+             needed, then re-run this check."
+        ),
+    }
+}
+
 /// The merge group's PR is closed: the group must not merge on our account.
 pub fn closed_pr(number: u64) -> CheckOutput {
     CheckOutput {

@@ -17,6 +17,19 @@ use crate::github::types::PullRequest;
 /// How often an evaluation starts over because a PR's head or base moved while it was being
 /// judged, before the job is retried later instead.
 const MAX_MOVES: u32 = 3;
+/// Most open PRs judged for one commit. Each is read in full, and each one's own evaluation
+/// judges all the others, so many PRs sharing a head (a fork opening 100 at one commit) would
+/// cost quadratically many requests; past this the commit fails, cheaply.
+pub const MAX_PRS_PER_COMMIT: usize = 10;
+
+/// How one pass of an evaluation ended.
+enum Pass {
+    Done(Outcome),
+    /// A PR moved between its facts being read and the write: nothing from that pass stands.
+    Moved {
+        sha: String,
+    },
+}
 
 /// A pull request to judge, as read for this evaluation.
 struct Read {
@@ -60,36 +73,45 @@ impl App {
         result
     }
 
-    /// Evaluates until no PR moved between reading its facts and writing the result.
+    /// Evaluates until no PR moved between reading its facts and writing the result. A PR that
+    /// keeps moving gets a failing check saying so, and the job is retried later.
     async fn evaluate_until_still(
         &self,
         pr_ref: &PrRef,
         merge_group_sha: Option<&str>,
         sha_hint: Option<&str>,
     ) -> Result<Outcome, JobError> {
+        let mut last_sha = None;
         for _ in 0..MAX_MOVES {
-            if let Some(outcome) = self
+            match self
                 .evaluate_once(pr_ref, merge_group_sha, sha_hint)
                 .await?
             {
-                return Ok(outcome);
+                Pass::Done(outcome) => return Ok(outcome),
+                Pass::Moved { sha } => last_sha = Some(sha),
             }
             tracing::info!("a pull request moved while it was judged; judging it again");
         }
-        Err(JobError::GitHub(GitHubError::Unavailable {
+        let error = GitHubError::Unavailable {
             endpoint: "evaluation",
             attempts: MAX_MOVES,
             last: "the pull request kept changing while it was judged".into(),
-        }))
+        };
+        if let Some(sha) = last_sha {
+            let output = check_output::moving(MAX_MOVES);
+            self.write(pr_ref.installation, &pr_ref.repo, &sha, &output)
+                .await?;
+        }
+        Err(JobError::GitHub(error))
     }
 
-    /// One pass. `Ok(None)`: a PR moved meanwhile, nothing was written.
+    /// One pass: read, judge, decide, and write unless a PR moved meanwhile.
     async fn evaluate_once(
         &self,
         pr_ref: &PrRef,
         merge_group_sha: Option<&str>,
         sha_hint: Option<&str>,
-    ) -> Result<Option<Outcome>, JobError> {
+    ) -> Result<Pass, JobError> {
         let (inst, repo) = (pr_ref.installation, &pr_ref.repo);
         let (pr, read_at) = match pulls::pull_request(&self.github, inst, repo, pr_ref.number).await
         {
@@ -99,7 +121,7 @@ impl App {
                     "pull request not found (deleted, or the App lost access); nothing to do"
                 );
                 self.forget_pr(pr_ref);
-                return Ok(Some(Outcome::Skipped));
+                return Ok(Pass::Done(Outcome::Skipped));
             }
             Err(e) => {
                 return match sha_hint {
@@ -113,7 +135,10 @@ impl App {
         let report_sha = merge_group_sha.unwrap_or(&pr.head.sha).to_string();
         tracing::Span::current().record("head_sha", report_sha.as_str());
         if pr.state != "open" {
-            return self.closed(pr_ref, &pr, merge_group_sha).await.map(Some);
+            return self
+                .closed(pr_ref, &pr, merge_group_sha)
+                .await
+                .map(Pass::Done);
         }
         let _commit = self.commits.lock(&repo.to_string(), &report_sha).await;
         let ours = Read {
@@ -124,7 +149,12 @@ impl App {
         let prs = match merge_group_sha {
             Some(_) => vec![ours],
             None => match self.prs_on_commit(ours).await {
-                Ok(prs) => prs,
+                Ok(Ok(prs)) => prs,
+                Ok(Err(many)) => {
+                    let output = check_output::too_many_prs(many, MAX_PRS_PER_COMMIT);
+                    self.write(inst, repo, &report_sha, &output).await?;
+                    return Ok(Pass::Done(Outcome::NotApproved));
+                }
                 Err(e) => {
                     return Err(self
                         .fail_closed(
@@ -152,7 +182,14 @@ impl App {
             ));
         }
         if self.moved(&prs).await {
-            return Ok(None);
+            // Nothing judged from the old facts may pass; but the run on the commit may be a
+            // pass this PR merely inherited (another PR's, with the same head), so a verdict
+            // that would not pass is replaced by a failure that says the PR is changing.
+            if !matches!(&decision, Write::Run(o) if o.conclusion == "success") {
+                let output = check_output::moving(0);
+                self.write(inst, repo, &report_sha, &output).await?;
+            }
+            return Ok(Pass::Moved { sha: report_sha });
         }
         self.write_decision(inst, repo, &report_sha, decision)
             .await?;
@@ -163,16 +200,21 @@ impl App {
             return Err(e.into());
         }
         let ours = results.iter().find(|r| r.number == pr_ref.number);
-        Ok(Some(ours.map_or(Outcome::Error, |r| r.outcome)))
+        Ok(Pass::Done(ours.map_or(Outcome::Error, |r| r.outcome)))
     }
 
     /// Every open PR whose head is `ours`' head commit, `ours` first, each read in full (the
-    /// list gives short forms, without the counts the verdict needs).
-    async fn prs_on_commit(&self, ours: Read) -> Result<Vec<Read>, GitHubError> {
+    /// list gives short forms, without the counts the verdict needs); `Err(n)` when there are
+    /// more than [`MAX_PRS_PER_COMMIT`] of them.
+    async fn prs_on_commit(&self, ours: Read) -> Result<Result<Vec<Read>, usize>, GitHubError> {
         let (inst, repo) = (ours.pr_ref.installation, ours.pr_ref.repo.clone());
         let listed =
             pulls::open_with_head(&self.github, inst, &repo, &ours.pr.head.sha, ours.pr.number)
                 .await?;
+        let count = listed.len() + usize::from(!listed.iter().any(|p| p.number == ours.pr.number));
+        if count > MAX_PRS_PER_COMMIT {
+            return Ok(Err(count));
+        }
         let mut out = vec![ours];
         for other in listed {
             if out.iter().any(|r| r.pr.number == other.number) {
@@ -194,11 +236,13 @@ impl App {
             }
         }
         out.sort_by_key(|r| r.pr.number);
-        Ok(out)
+        Ok(Ok(out))
     }
 
-    /// Whether any PR's head or base changed since it was read (re-read conditionally: an
-    /// unchanged PR costs no quota). A PR that cannot be re-read counts as moved.
+    /// Whether any PR changed since it was read — its head, base, state, or anything else
+    /// (`updated_at` moves with every review and dismissal, which another replica may have
+    /// judged and written meanwhile). Re-read conditionally: an unchanged PR costs no quota.
+    /// A PR that cannot be re-read counts as moved.
     async fn moved(&self, prs: &[Read]) -> bool {
         for read in prs {
             let (inst, repo) = (read.pr_ref.installation, &read.pr_ref.repo);
@@ -206,7 +250,8 @@ impl App {
                 Ok((now, _))
                     if now.head.sha == read.pr.head.sha
                         && now.base.ref_name == read.pr.base.ref_name
-                        && now.state == read.pr.state => {}
+                        && now.state == read.pr.state
+                        && now.updated_at == read.pr.updated_at => {}
                 _ => return true,
             }
         }

@@ -232,7 +232,11 @@ pub fn actions(
                         pr: r,
                         head_sha: pr.head.and_then(|h| h.sha),
                     };
-                    out.push(if base_changed {
+                    // A new or retargeted PR, or a push, may find a passing run on its head
+                    // that another PR with that head earned: judge it without the debounce.
+                    let now =
+                        base_changed || matches!(action, "opened" | "reopened" | "synchronize");
+                    out.push(if now {
                         Action::EnqueueNow(job)
                     } else {
                         Action::Enqueue(job)

@@ -11,7 +11,8 @@ use std::sync::Mutex;
 
 use super::jobs::PrRef;
 
-/// Most pull requests remembered; past it the oldest-inserted half is dropped.
+/// Most pull requests remembered; past it an arbitrary half is dropped (the durable store
+/// replaces this bound).
 const MAX_PRS: usize = 100_000;
 
 /// `(installation, lower-cased owner/name, number)`.

@@ -101,10 +101,18 @@ impl App {
                 continue;
             };
             sweep.repositories += 1;
-            if !self
+            // One repository GitHub will not answer for must not stop the sweep of the others.
+            let within_budget = match self
                 .reconcile_repository(inst, &name, &mut budget, sweep)
-                .await?
+                .await
             {
+                Ok(within) => within,
+                Err(e) => {
+                    tracing::warn!(repo = %name, error = %e, "sweep skipped a repository");
+                    true
+                }
+            };
+            if !within_budget {
                 sweep.stopped_for_quota += 1;
                 tracing::warn!(
                     installation = inst,
@@ -138,7 +146,7 @@ impl App {
         // What each gated PR's run should record, and which gated PRs share each head: a run
         // is current only if it stands for exactly those (a PR opened or closed with another's
         // head, webhook lost, changes what the commit's run must say).
-        let mut judged: Vec<(PullRequest, String)> = Vec::new();
+        let mut judged: Vec<(PullRequest, Option<String>)> = Vec::new();
         for pr in open {
             sweep.pull_requests += 1;
             let lookup = policy_source::load(
@@ -149,14 +157,23 @@ impl App {
                 &pr.base.ref_name,
                 &self.policy_path,
             )
-            .await?;
+            .await;
             let expected = match lookup {
-                PolicyLookup::Missing if self.when_no_policy == WhenNoPolicy::Skip => continue,
-                PolicyLookup::Missing => {
-                    checks::state_id(check_output::NO_POLICY, pr.updated_at.as_deref())
+                // Unknown whether the run is current: judge the PR (which fails closed if
+                // GitHub still cannot be read) rather than skip it.
+                Err(e) => {
+                    tracing::warn!(pr = pr.number, error = %e, "sweep could not read the policy");
+                    None
                 }
-                PolicyLookup::Found { blob_sha, .. } => {
-                    checks::state_id(&blob_sha, pr.updated_at.as_deref())
+                Ok(PolicyLookup::Missing) if self.when_no_policy == WhenNoPolicy::Skip => {
+                    continue;
+                }
+                Ok(PolicyLookup::Missing) => Some(checks::state_id(
+                    check_output::NO_POLICY,
+                    pr.updated_at.as_deref(),
+                )),
+                Ok(PolicyLookup::Found { blob_sha, .. }) => {
+                    Some(checks::state_id(&blob_sha, pr.updated_at.as_deref()))
                 }
             };
             judged.push((pr, expected));
@@ -169,8 +186,15 @@ impl App {
                 .insert(pr.number);
         }
         for (pr, expected) in judged {
-            let run =
-                checks::find(&self.github, inst, repo, &pr.head.sha, &self.check_name).await?;
+            let run = match checks::find(&self.github, inst, repo, &pr.head.sha, &self.check_name)
+                .await
+            {
+                Ok(run) => run,
+                Err(e) => {
+                    tracing::warn!(pr = pr.number, error = %e, "sweep could not read the check run");
+                    None
+                }
+            };
             if !budget.spend(1) {
                 return Ok(false);
             }
@@ -178,7 +202,9 @@ impl App {
             let current = run.as_ref().is_some_and(|run| {
                 run.status == "completed"
                     && run.external_id.as_deref().is_some_and(|id| {
-                        checks::state_matches(id, pr.number, &expected)
+                        expected
+                            .as_deref()
+                            .is_some_and(|expected| checks::state_matches(id, pr.number, expected))
                             && sharing
                                 == Some(
                                     &checks::covered_prs(id)

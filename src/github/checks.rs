@@ -113,26 +113,26 @@ pub fn covered_prs(external_id: &str) -> Option<std::collections::BTreeSet<u64>>
     )
 }
 
-/// Check-run IDs by repository, commit and name, so an update needs no lookup, with the
-/// conclusion last written to each.
+/// Check-run IDs by repository, commit and name, so an update needs no lookup. (Not what
+/// was written: another replica may have written since.)
 #[derive(Default)]
 pub struct CheckRunIds {
-    ids: Mutex<HashMap<RunKey, (u64, &'static str)>>,
+    ids: Mutex<HashMap<RunKey, u64>>,
 }
 
 const MAX_REMEMBERED: usize = 50_000;
 
 impl CheckRunIds {
-    fn get(&self, key: &RunKey) -> Option<(u64, &'static str)> {
+    fn get(&self, key: &RunKey) -> Option<u64> {
         self.ids.lock().ok()?.get(key).copied()
     }
 
-    fn put(&self, key: RunKey, id: u64, conclusion: &'static str) {
+    fn put(&self, key: RunKey, id: u64) {
         if let Ok(mut m) = self.ids.lock() {
             if m.len() >= MAX_REMEMBERED {
                 m.clear();
             }
-            m.insert(key, (id, conclusion));
+            m.insert(key, id);
         }
     }
 
@@ -207,15 +207,17 @@ pub async fn write(
 ) -> Result<u64, WriteError> {
     let key = key(repo, sha, name);
     let failed = |error: GitHubError, standing: Standing| WriteError { error, standing };
-    if let Some((id, last)) = ids.get(&key) {
+    if let Some(id) = ids.get(&key) {
         gh.metrics().cache("check_run", true);
         match update(gh, installation, repo, id, output).await {
             Ok(()) => {
-                ids.put(key, id, output.conclusion);
+                ids.put(key, id);
                 return Ok(id);
             }
             Err(e) if e.is_not_found() => ids.forget(&key),
-            Err(e) => return Err(failed(e, Standing::of("completed", Some(last)))),
+            // What this replica last wrote may since have been overwritten by another
+            // replica: whether the run passes now is unknown.
+            Err(e) => return Err(failed(e, Standing::Unknown)),
         }
     } else {
         gh.metrics().cache("check_run", false);
@@ -229,12 +231,12 @@ pub async fn write(
             update(gh, installation, repo, run.id, output)
                 .await
                 .map_err(|e| failed(e, standing))?;
-            ids.put(key, run.id, output.conclusion);
+            ids.put(key, run.id);
             return Ok(run.id);
         }
         match create(gh, installation, repo, sha, name, output).await {
             Ok(id) => {
-                ids.put(key, id, output.conclusion);
+                ids.put(key, id);
                 return Ok(id);
             }
             // The answer was lost: look again before deciding whether to create.

@@ -117,6 +117,8 @@ async fn fetch(
     branch: &str,
     path: &str,
 ) -> Result<PolicyLookup, GitHubError> {
+    // `refs/heads/…`, never the bare name: git resolves an ambiguous name to a tag before a
+    // branch, so anyone who can push a tag named `main` could otherwise choose the policy.
     let request = Request::get(
         Auth::Installation(installation),
         "GET /repos/{owner}/{repo}/contents/{path}",
@@ -124,7 +126,7 @@ async fn fetch(
             "{}/contents/{}?ref={}",
             repo.api_path(),
             encode_path(path),
-            encode(branch)
+            encode(&format!("refs/heads/{branch}"))
         ),
     )
     .conditional();

@@ -208,7 +208,9 @@ async fn page<T: DeserializeOwned>(
         None => gh.get_json::<Vec<T>>(&request).await?,
         Some(field) => {
             let (mut value, response) = gh.get_json::<serde_json::Value>(&request).await?;
-            let items = serde_json::from_value(value[field].take()).map_err(|e| {
+            // `get_mut`, not indexing: indexing a JSON value that is not an object panics.
+            let items = value.get_mut(field).map(serde_json::Value::take);
+            let items = serde_json::from_value(items.unwrap_or_default()).map_err(|e| {
                 GitHubError::Malformed {
                     endpoint: listing.endpoint,
                     detail: format!("`{field}`: {e}"),

@@ -166,6 +166,7 @@ impl FakeGitHub {
                     name: name.to_string(),
                     default_branch: default_branch.to_string(),
                     branches,
+                    tags: Default::default(),
                     prs: Default::default(),
                     next_pr: 1,
                     collaborators: Default::default(),
@@ -188,6 +189,23 @@ impl FakeGitHub {
                 },
             );
             b.head_sha = sha_like(&format!("{} set {path} {content}", b.head_sha));
+        });
+    }
+
+    /// A tag named `tag` holding `path` with `content` (and nothing else).
+    pub fn set_tag_file(&self, repo: &str, tag: &str, path: &str, content: &str) {
+        self.with(|st| {
+            let r = st.repo_mut(repo).expect("unknown repository");
+            let mut files = std::collections::BTreeMap::new();
+            files.insert(
+                path.to_string(),
+                Blob {
+                    content: content.to_string(),
+                    sha: blob_sha(content),
+                },
+            );
+            let head_sha = sha_like(&format!("tag {tag} {content}"));
+            r.tags.insert(tag.to_string(), Branch { head_sha, files });
         });
     }
 
@@ -231,6 +249,14 @@ impl FakeGitHub {
                 Some(role) => r.collaborators.insert(login, role.to_string()),
                 None => r.collaborators.remove(&login),
             };
+        });
+    }
+
+    /// Makes a pull request change on every read of it (`updated_at` moves on), as if someone
+    /// kept editing it: an App that waits for it to hold still waits for ever.
+    pub fn make_restless(&self, repo: &str, number: u64) {
+        self.with(|st| {
+            st.restless.insert((repo.to_ascii_lowercase(), number));
         });
     }
 

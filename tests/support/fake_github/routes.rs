@@ -364,9 +364,16 @@ fn installation_route(
         {
             not_found()
         }
-        Route::GetPull(repo, n) => with_pr(st, &repo, n, |st, r, pr| {
-            Reply::json(200, st.pr_json(r, pr))
-        }),
+        Route::GetPull(repo, n) => {
+            if st.restless.contains(&(repo.to_ascii_lowercase(), n)) {
+                if let Some(pr) = st.repo_mut(&repo).and_then(|r| r.prs.get_mut(&n)) {
+                    pr.updated_at = pr.updated_at.max(now) + 1;
+                }
+            }
+            with_pr(st, &repo, n, |st, r, pr| {
+                Reply::json(200, st.pr_json(r, pr))
+            })
+        }
         Route::PullFiles(repo, n) => with_pr(st, &repo, n, |st, r, pr| {
             let files = pr
                 .files
@@ -574,29 +581,31 @@ fn list_pulls(st: &State, ctx: &Ctx, repo: &str, installation: u64) -> Reply {
 
 /// Resolves a `ref` the way the contents API does for the refs this world has: a branch name
 /// (bare or `refs/heads/...`), a branch's head SHA, or a pull request's head SHA.
-fn resolve_branch<'r>(r: &'r Repo, git_ref: &str) -> Option<&'r str> {
-    let name = git_ref.strip_prefix("refs/heads/").unwrap_or(git_ref);
-    if let Some((name, _)) = r.branches.get_key_value(name) {
-        return Some(name.as_str());
+fn resolve_branch<'r>(r: &'r Repo, git_ref: &str) -> Option<&'r super::state::Branch> {
+    if let Some(name) = git_ref.strip_prefix("refs/heads/") {
+        return r.branches.get(name);
     }
-    if let Some((name, _)) = r.branches.iter().find(|(_, b)| b.head_sha == git_ref) {
-        return Some(name.as_str());
+    if let Some(name) = git_ref.strip_prefix("refs/tags/") {
+        return r.tags.get(name);
+    }
+    // A bare name: git resolves a tag before a branch of the same name.
+    if let Some(b) = r.tags.get(git_ref).or_else(|| r.branches.get(git_ref)) {
+        return Some(b);
+    }
+    if let Some(b) = r.branches.values().find(|b| b.head_sha == git_ref) {
+        return Some(b);
     }
     r.prs
         .values()
         .rev()
         .find(|p| p.head_sha == git_ref)
-        .map(|p| p.head_ref.as_str())
-        .filter(|b| r.branches.contains_key(*b))
+        .and_then(|p| r.branches.get(&p.head_ref))
 }
 
 fn contents(st: &State, r: &Repo, path: &str, query: &Query) -> Reply {
     let git_ref = query.get("ref").unwrap_or(&r.default_branch);
-    let Some(branch_name) = resolve_branch(r, git_ref) else {
+    let Some(branch) = resolve_branch(r, git_ref) else {
         return Reply::error(404, &format!("No commit found for the ref {git_ref}"));
-    };
-    let Some(branch) = r.branches.get(branch_name) else {
-        return not_found();
     };
     let api = format!("{}/repos/{}", st.base_url, r.full_name);
     let html = format!("https://github.com/{}", r.full_name);

@@ -261,6 +261,8 @@ pub(super) struct Repo {
     pub name: String,
     pub default_branch: String,
     pub branches: BTreeMap<String, Branch>,
+    /// Tags, each a snapshot of a branch's files when it was made.
+    pub tags: BTreeMap<String, Branch>,
     pub prs: BTreeMap<u64, Pr>,
     pub next_pr: u64,
     /// Roles (`admin`, `maintain`, `write`, `triage`, `read`) by lower-cased login; anyone
@@ -305,6 +307,9 @@ pub(super) struct State {
     pub inflight: HashMap<u64, usize>,
     pub max_inflight: HashMap<u64, usize>,
     pub next_id: u64,
+    /// Pull requests (`repo key`, number) that change on every read of them: each
+    /// `GET /pulls/{n}` moves `updated_at` on by a second, as a PR under constant editing.
+    pub restless: std::collections::HashSet<(String, u64)>,
 }
 
 impl State {
@@ -334,6 +339,7 @@ impl State {
             inflight: HashMap::new(),
             max_inflight: HashMap::new(),
             next_id: 1,
+            restless: Default::default(),
         }
     }
 
