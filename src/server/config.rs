@@ -12,8 +12,10 @@ use secrecy::SecretString;
 use crate::app::WhenNoPolicy;
 use crate::policy::DEFAULT_POLICY_PATH;
 
+mod database;
 mod key;
 
+pub use database::{DEFAULT_DATABASE_URL, read_database_url, redact_url};
 use key::read_private_key;
 
 /// How logs are written.
@@ -69,6 +71,12 @@ pub struct Config {
     pub github_cache_bytes: usize,
     /// What a PR into a branch without a policy gets: a failing check, or none.
     pub when_no_policy: WhenNoPolicy,
+    /// The store, `sqlite:PATH` or `postgres://…`; may hold a password, so print
+    /// [`Config::database_url_redacted`] instead.
+    pub database_url: SecretString,
+    /// How long a worker's claim on a PR's work lasts unless renewed; always more than
+    /// `github_timeout`.
+    pub lease: Duration,
 }
 
 /// A setting that stops start-up.
@@ -226,7 +234,16 @@ impl Config {
                 ));
             }
         };
+        let github_timeout =
+            Duration::from_secs(number("REVIEWGATE_GITHUB_TIMEOUT_SECS", 10, 1, 300)?);
+        let lease = database::check_lease(
+            number("REVIEWGATE_LEASE_SECS", 30, 5, 3600)?,
+            get("REVIEWGATE_LEASE_SECS").is_some(),
+            github_timeout,
+        )?;
         Ok(Config {
+            database_url: read_database_url(&get)?,
+            lease,
             when_no_policy,
             app_id,
             private_key,
@@ -241,12 +258,7 @@ impl Config {
             workers: number("REVIEWGATE_WORKERS", 32, 1, 1024)? as usize,
             queue_capacity: number("REVIEWGATE_QUEUE_CAPACITY", 10_000, 1, 10_000_000)? as usize,
             debounce: Duration::from_millis(number("REVIEWGATE_DEBOUNCE_MS", 300, 0, 60_000)?),
-            github_timeout: Duration::from_secs(number(
-                "REVIEWGATE_GITHUB_TIMEOUT_SECS",
-                10,
-                1,
-                300,
-            )?),
+            github_timeout,
             github_retry_deadline: Duration::from_secs(number(
                 "REVIEWGATE_GITHUB_RETRY_DEADLINE_SECS",
                 60,
