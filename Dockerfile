@@ -23,6 +23,9 @@ RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin reviewgate \
     && [ -n "$(./target/release/reviewgate --version)" ]
 
+# The store's directory, made here because the run stage has no shell (copied below).
+RUN mkdir -m 0750 /build/store
+
 # ---- run --------------------------------------------------------------------------------------
 # distroless/cc: glibc and libgcc_s (the binary links both), CA certificates (GitHub is reached
 # over TLS checked against the system roots), no shell, no package manager.
@@ -38,6 +41,14 @@ LABEL org.opencontainers.image.title="reviewgate" \
       org.opencontainers.image.revision="${REVISION}"
 
 COPY --from=builder /build/target/release/reviewgate /usr/local/bin/reviewgate
+
+# The store: a SQLite file in a directory the image's user owns (docs/deploy.md, "Which to
+# pick"). Mount a volume there to keep it: Kubernetes' base mounts the PersistentVolumeClaim
+# reviewgate-data, and for `docker run` use -v DIR:/var/lib/reviewgate. No VOLUME instruction:
+# it would make Docker keep the state in an anonymous volume that goes with the container (and
+# `docker run --rm`) unless one is mounted; overlays/ha sets a PostgreSQL URL instead.
+COPY --from=builder --chown=65532:65532 /build/store /var/lib/reviewgate
+ENV REVIEWGATE_DATABASE_URL=sqlite:/var/lib/reviewgate/reviewgate.db
 
 # The distroless "nonroot" user, by number so Kubernetes' runAsNonRoot can verify it.
 USER 65532:65532
