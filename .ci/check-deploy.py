@@ -520,21 +520,23 @@ for event in events:
 
 # ---- docs/deploy.md -----------------------------------------------------------------------------
 
-print("== docs/deploy.md: settings and examples")
+print("== docs/deploy.md and docs/operations.md: settings and examples")
 docs = DOCS.read_text()
 named = set(re.findall(r"\bREVIEWGATE_[A-Z0-9_]*[A-Z0-9]\b", docs))
 for name in sorted(settings - named):
     fail(f"docs/deploy.md: setting {name} (read in src/) is not documented")
-for name in sorted(named - settings):
-    fail(f"docs/deploy.md: {name} is not a setting the server reads")
-blocks = [b for b in re.findall(r"^```yaml\n(.*?)^```", docs, re.S | re.M) if "apiVersion:" in b]
-with tempfile.TemporaryDirectory() as tmp:
-    paths = []
-    for i, block in enumerate(blocks):
-        paths.append(Path(tmp) / f"docs-deploy-md-example-{i + 1}.yaml")
-        paths[-1].write_text(block)
-    if paths:
-        validate(paths, "docs/deploy.md yaml examples")
+for page in (DOCS, ROOT / "docs" / "operations.md"):
+    text = page.read_text()
+    for name in sorted(set(re.findall(r"\bREVIEWGATE_[A-Z0-9_]*[A-Z0-9]\b", text)) - settings):
+        fail(f"{rel(page)}: {name} is not a setting the server reads")
+    blocks = [b for b in re.findall(r"^```yaml\n(.*?)^```", text, re.S | re.M) if "apiVersion:" in b]
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, block in enumerate(blocks):
+            paths.append(Path(tmp) / f"{page.stem}-md-example-{i + 1}.yaml")
+            paths[-1].write_text(block)
+        if paths:
+            validate(paths, f"{rel(page)} yaml examples")
 
 if problems:
     print(f"deployment checks: {len(problems)} problem(s)", file=sys.stderr)
