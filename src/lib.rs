@@ -5,6 +5,7 @@
 //! - [`snapshot`]: the facts about one pull request the decision needs;
 //! - [`evaluate`]: policy + snapshot → [`evaluate::Verdict`], with no I/O;
 //! - [`report`]: verdicts rendered for a terminal, as JSON, and as check-run Markdown;
+//! - [`store`]: the durable state replicas share (SQLite or PostgreSQL), the only SQL;
 //! - [`cli`]: the `reviewgate` commands.
 
 pub mod app;
@@ -16,3 +17,4 @@ pub mod policy;
 pub mod report;
 pub mod server;
 pub mod snapshot;
+pub mod store;
