@@ -16,6 +16,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// Upper bounds (seconds) of the store latency histogram's buckets.
+const STORE_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 #[derive(Debug, Default)]
 struct Histogram {
     /// Count per bucket (not cumulative; summed when rendered).
@@ -39,6 +44,11 @@ pub struct Metrics {
     reconcile_sweeps: Mutex<BTreeMap<&'static str, u64>>,
     reconcile_queued: AtomicI64,
     check_write_failures: AtomicI64,
+    store_seconds: Mutex<Histogram>,
+    store_up: AtomicI64,
+    pending_work: AtomicI64,
+    claims_lost: AtomicI64,
+    stale_results: AtomicI64,
     unverified_body_bytes: AtomicI64,
 }
 
@@ -59,6 +69,31 @@ fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
     }
 }
 
+impl Histogram {
+    fn observe(&mut self, bounds: &[f64], took: Duration) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; bounds.len()];
+        }
+        let secs = took.as_secs_f64();
+        if let Some(i) = bounds.iter().position(|b| secs <= *b) {
+            self.buckets[i] += 1;
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+
+    fn render(&self, out: &mut String, name: &str, bounds: &[f64]) {
+        let mut cumulative = 0;
+        for (i, bound) in bounds.iter().enumerate() {
+            cumulative += self.buckets.get(i).copied().unwrap_or(0);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum {}", self.sum);
+        let _ = writeln!(out, "{name}_count {}", self.count);
+    }
+}
+
 impl Metrics {
     pub fn new() -> Metrics {
         Metrics::default()
@@ -75,16 +110,35 @@ impl Metrics {
     pub fn evaluation(&self, verdict: &'static str, took: Duration) {
         bump(&self.evaluations, verdict);
         if let Ok(mut h) = self.evaluation_seconds.lock() {
-            if h.buckets.is_empty() {
-                h.buckets = vec![0; LATENCY_BUCKETS.len()];
-            }
-            let secs = took.as_secs_f64();
-            if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
-                h.buckets[i] += 1;
-            }
-            h.count += 1;
-            h.sum += secs;
+            h.observe(LATENCY_BUCKETS, took);
         }
+    }
+
+    /// One call to the store (`op` is kept for logs; the histogram has no labels) and how
+    /// long it took.
+    pub fn store_call(&self, _op: &'static str, took: Duration) {
+        if let Ok(mut h) = self.store_seconds.lock() {
+            h.observe(STORE_BUCKETS, took);
+        }
+    }
+
+    pub fn set_store_up(&self, up: bool) {
+        self.store_up.store(i64::from(up), Ordering::Relaxed);
+    }
+
+    pub fn set_pending_work(&self, n: u64) {
+        self.pending_work
+            .store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
+    /// Work taken over from a holder whose lease expired (a replica died or hung).
+    pub fn claim_lost(&self) {
+        self.claims_lost.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A verdict not written because a newer one (covering later events) already was.
+    pub fn stale_result(&self) {
+        self.stale_results.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A request to GitHub: the endpoint template and the status (0 when no response came).
@@ -187,25 +241,20 @@ impl Metrics {
             "Time from dequeuing a PR to its check run being written.",
         );
         if let Ok(h) = self.evaluation_seconds.lock() {
-            let mut cumulative = 0;
-            for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-                cumulative += h.buckets.get(i).copied().unwrap_or(0);
-                let _ = writeln!(
-                    out,
-                    "reviewgate_evaluation_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "reviewgate_evaluation_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-                h.count
+            h.render(
+                &mut out,
+                "reviewgate_evaluation_duration_seconds",
+                LATENCY_BUCKETS,
             );
-            let _ = writeln!(out, "reviewgate_evaluation_duration_seconds_sum {}", h.sum);
-            let _ = writeln!(
-                out,
-                "reviewgate_evaluation_duration_seconds_count {}",
-                h.count
-            );
+        }
+        header(
+            &mut out,
+            "reviewgate_store_seconds",
+            "histogram",
+            "Time of one call to the store (SQLite or PostgreSQL).",
+        );
+        if let Ok(h) = self.store_seconds.lock() {
+            h.render(&mut out, "reviewgate_store_seconds", STORE_BUCKETS);
         }
         family(
             &mut out,
@@ -259,6 +308,30 @@ impl Metrics {
                 "counter",
                 "Check-run writes GitHub did not accept; retried while a pass would otherwise stand.",
                 &self.check_write_failures,
+            ),
+            (
+                "reviewgate_store_up",
+                "gauge",
+                "1 while the store answers, 0 while it does not (webhooks then get 503).",
+                &self.store_up,
+            ),
+            (
+                "reviewgate_pending_work",
+                "gauge",
+                "Pull requests (and fan-outs) with work pending in the store, across all replicas.",
+                &self.pending_work,
+            ),
+            (
+                "reviewgate_claims_lost_total",
+                "counter",
+                "Work taken over after its holder's lease expired (a replica died or hung).",
+                &self.claims_lost,
+            ),
+            (
+                "reviewgate_stale_results_total",
+                "counter",
+                "Verdicts not written because one covering later events already was.",
+                &self.stale_results,
             ),
             (
                 "reviewgate_queue_depth",

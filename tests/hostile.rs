@@ -1498,11 +1498,11 @@ async fn a_panicking_evaluation_does_not_wedge_the_pr() {
     let event = webhooks::pull_request_event("opened", &h.fake, REPO, n, INSTALLATION);
     assert_eq!(h.deliver("pull_request", &event).await.status(), 202);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !h.server.state.app.queue.is_empty() && Instant::now() < deadline {
+    while !h.server.state.app.idle().await && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
-        h.server.state.app.queue.is_empty(),
+        h.server.state.app.idle().await,
         "the PR's job is still queued or running 10 s later"
     );
     let run = h.fake.latest_check_run(REPO, &h.head_sha(n), CHECK);

@@ -2,17 +2,19 @@
 //! PR whose head that commit is; judge each ([`super::facts`]); decide the commit's run
 //! ([`super::aggregate`]); check that no PR moved meanwhile; write; remember.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
 use super::aggregate::{self, PrResult, Write};
 use super::check_output;
 use super::jobs::PrRef;
-use super::{App, JobError, Outcome};
+use super::write::Writer;
+use super::{App, JobError, Outcome, Turn};
 use crate::github::GitHubError;
 use crate::github::pulls;
 use crate::github::types::PullRequest;
+use crate::store::Store;
 
 /// How often an evaluation starts over because a PR's head or base moved while it was being
 /// judged, before the job is retried later instead.
@@ -31,6 +33,31 @@ enum Pass {
     },
 }
 
+/// How often an evaluation waiting for a commit held elsewhere tries again.
+const COMMIT_WAIT: Duration = Duration::from_millis(100);
+
+/// A commit held for one evaluation; given back when dropped.
+struct CommitLease {
+    store: Store,
+    name: String,
+    holder: String,
+}
+
+impl Drop for CommitLease {
+    fn drop(&mut self) {
+        let (store, name, holder) = (
+            self.store.clone(),
+            std::mem::take(&mut self.name),
+            std::mem::take(&mut self.holder),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = store.release_lease(&name, &holder).await {
+                tracing::warn!(error = %e, "could not give back a commit's lease; it expires");
+            }
+        });
+    }
+}
+
 /// A pull request to judge, as read for this evaluation.
 struct Read {
     pr_ref: PrRef,
@@ -44,6 +71,7 @@ impl App {
     /// `sha_hint` is where to report a failure when the PR itself cannot be read.
     pub async fn evaluate_pr(
         &self,
+        turn: &Turn,
         pr_ref: &PrRef,
         merge_group_sha: Option<&str>,
         sha_hint: Option<&str>,
@@ -58,7 +86,7 @@ impl App {
         let started = Instant::now();
         self.metrics.evaluation_started();
         let result = self
-            .evaluate_until_still(pr_ref, merge_group_sha, sha_hint)
+            .evaluate_until_still(turn, pr_ref, merge_group_sha, sha_hint)
             .instrument(span.clone())
             .await;
         self.metrics.evaluation_finished();
@@ -77,6 +105,7 @@ impl App {
     /// keeps moving gets a failing check saying so, and the job is retried later.
     async fn evaluate_until_still(
         &self,
+        turn: &Turn,
         pr_ref: &PrRef,
         merge_group_sha: Option<&str>,
         sha_hint: Option<&str>,
@@ -84,7 +113,7 @@ impl App {
         let mut last_sha = None;
         for _ in 0..MAX_MOVES {
             match self
-                .evaluate_once(pr_ref, merge_group_sha, sha_hint)
+                .evaluate_once(turn, pr_ref, merge_group_sha, sha_hint)
                 .await?
             {
                 Pass::Done(outcome) => return Ok(outcome),
@@ -99,7 +128,7 @@ impl App {
         };
         if let Some(sha) = last_sha {
             let output = check_output::moving(MAX_MOVES);
-            self.write(pr_ref.installation, &pr_ref.repo, &sha, &output)
+            self.write(&Writer { turn, pr: pr_ref }, &sha, &output)
                 .await?;
         }
         Err(JobError::GitHub(error))
@@ -108,11 +137,13 @@ impl App {
     /// One pass: read, judge, decide, and write unless a PR moved meanwhile.
     async fn evaluate_once(
         &self,
+        turn: &Turn,
         pr_ref: &PrRef,
         merge_group_sha: Option<&str>,
         sha_hint: Option<&str>,
     ) -> Result<Pass, JobError> {
         let (inst, repo) = (pr_ref.installation, &pr_ref.repo);
+        let w = Writer { turn, pr: pr_ref };
         let (pr, read_at) = match pulls::pull_request(&self.github, inst, repo, pr_ref.number).await
         {
             Ok(read) => read,
@@ -120,14 +151,12 @@ impl App {
                 tracing::info!(
                     "pull request not found (deleted, or the App lost access); nothing to do"
                 );
-                self.forget_pr(pr_ref);
+                self.forget_pr(pr_ref).await;
                 return Ok(Pass::Done(Outcome::Skipped));
             }
             Err(e) => {
                 return match sha_hint {
-                    Some(sha) => Err(self
-                        .fail_closed(inst, repo, sha, "the pull request", e)
-                        .await),
+                    Some(sha) => Err(self.fail_closed(&w, sha, "the pull request", e).await),
                     None => Err(e.into()),
                 };
             }
@@ -135,12 +164,9 @@ impl App {
         let report_sha = merge_group_sha.unwrap_or(&pr.head.sha).to_string();
         tracing::Span::current().record("head_sha", report_sha.as_str());
         if pr.state != "open" {
-            return self
-                .closed(pr_ref, &pr, merge_group_sha)
-                .await
-                .map(Pass::Done);
+            return self.closed(&w, &pr, merge_group_sha).await.map(Pass::Done);
         }
-        let _commit = self.commits.lock(&repo.to_string(), &report_sha).await;
+        let _commit = self.lock_commit(turn, pr_ref.repo_id, &report_sha).await?;
         let ours = Read {
             pr_ref: pr_ref.clone(),
             pr,
@@ -152,25 +178,19 @@ impl App {
                 Ok(Ok(prs)) => prs,
                 Ok(Err(many)) => {
                     let output = check_output::too_many_prs(many, MAX_PRS_PER_COMMIT);
-                    self.write(inst, repo, &report_sha, &output).await?;
+                    self.write(&w, &report_sha, &output).await?;
                     return Ok(Pass::Done(Outcome::NotApproved));
                 }
                 Err(e) => {
                     return Err(self
-                        .fail_closed(
-                            inst,
-                            repo,
-                            &report_sha,
-                            "the pull requests of this commit",
-                            e,
-                        )
+                        .fail_closed(&w, &report_sha, "the pull requests of this commit", e)
                         .await);
                 }
             },
         };
         let mut results = Vec::with_capacity(prs.len());
         for read in &prs {
-            results.push(self.judge(&read.pr_ref, &read.pr, read.read_at).await);
+            results.push(self.judge(&read.pr_ref, &read.pr, read.read_at).await?);
         }
         let mut decision = aggregate::decide(&results, self.when_no_policy);
         if let (Some(_), Write::Run(output) | Write::IfRunExists(output)) =
@@ -187,14 +207,13 @@ impl App {
             // that would not pass is replaced by a failure that says the PR is changing.
             if !matches!(&decision, Write::Run(o) if o.conclusion == "success") {
                 let output = check_output::moving(0);
-                self.write(inst, repo, &report_sha, &output).await?;
+                self.write(&w, &report_sha, &output).await?;
             }
             return Ok(Pass::Moved { sha: report_sha });
         }
-        self.write_decision(inst, repo, &report_sha, decision)
-            .await?;
+        self.write_decision(&w, &report_sha, decision).await?;
         if merge_group_sha.is_none() {
-            self.remember(&prs, &results);
+            self.remember(&prs, &results).await;
         }
         if let Some(e) = results.iter().find_map(|r| r.error.clone()) {
             return Err(e.into());
@@ -207,6 +226,7 @@ impl App {
     /// list gives short forms, without the counts the verdict needs); `Err(n)` when there are
     /// more than [`MAX_PRS_PER_COMMIT`] of them.
     async fn prs_on_commit(&self, ours: Read) -> Result<Result<Vec<Read>, usize>, GitHubError> {
+        let ours_repo_id = ours.pr_ref.repo_id;
         let (inst, repo) = (ours.pr_ref.installation, ours.pr_ref.repo.clone());
         let listed =
             pulls::open_with_head(&self.github, inst, &repo, &ours.pr.head.sha, ours.pr.number)
@@ -222,6 +242,7 @@ impl App {
             }
             let pr_ref = PrRef {
                 installation: inst,
+                repo_id: ours_repo_id,
                 repo: repo.clone(),
                 number: other.number,
             };
@@ -262,15 +283,14 @@ impl App {
     /// there is nothing to gate.
     async fn closed(
         &self,
-        pr_ref: &PrRef,
+        w: &Writer<'_>,
         pr: &PullRequest,
         merge_group_sha: Option<&str>,
     ) -> Result<Outcome, JobError> {
-        self.forget_pr(pr_ref);
+        self.forget_pr(w.pr).await;
         if let Some(sha) = merge_group_sha {
             let output = check_output::closed_pr(pr.number);
-            self.write(pr_ref.installation, &pr_ref.repo, sha, &output)
-                .await?;
+            self.write(w, sha, &output).await?;
             return Ok(Outcome::NotApproved);
         }
         tracing::info!(state = %pr.state, "pull request is not open; leaving it alone");
@@ -278,16 +298,77 @@ impl App {
     }
 
     /// After a write: which organisations' teams each PR's verdict named, so a change to one
-    /// of those teams re-evaluates it.
-    fn remember(&self, prs: &[Read], results: &[PrResult]) {
+    /// of those teams re-evaluates it, whichever replica receives the event. Best effort: the
+    /// verdict is written; a record missed here only costs that re-evaluation (the sweep and
+    /// the next event remain).
+    async fn remember(&self, prs: &[Read], results: &[PrResult]) {
+        let Some(store) = self.store.ready() else {
+            return;
+        };
         for (read, result) in prs.iter().zip(results) {
-            self.team_index.record(&read.pr_ref, &result.team_orgs);
+            let r = &read.pr_ref;
+            let orgs: Vec<String> = result.team_orgs.iter().cloned().collect();
+            let repo = r.repo.to_string();
+            let recorded = self
+                .timed(
+                    "record_team_orgs",
+                    store.record_team_orgs(r.repo_id, r.number, r.installation, &repo, &orgs),
+                )
+                .await;
+            if let Err(e) = recorded {
+                tracing::warn!(error = %e, pr = r.number, "could not record the teams a verdict named");
+            }
         }
     }
 
     /// A PR that is closed or gone need not be re-evaluated when teams change. (Who pushed
     /// to it is kept: a closed PR can be reopened.)
-    fn forget_pr(&self, pr_ref: &PrRef) {
-        self.team_index.forget(pr_ref);
+    async fn forget_pr(&self, pr_ref: &PrRef) {
+        if let Some(store) = self.store.ready() {
+            let forgot = store
+                .forget_pr_team_orgs(pr_ref.repo_id, pr_ref.number)
+                .await;
+            if let Err(e) = forgot {
+                tracing::warn!(error = %e, "could not forget the teams a closed PR named");
+            }
+        }
+    }
+
+    /// Holds the commit for this evaluation across all replicas (a store lease), so two
+    /// evaluations of PRs sharing the commit cannot interleave their reads and writes. Waits up
+    /// to a lease for another holder to finish; then gives the work back to be retried.
+    async fn lock_commit(
+        &self,
+        turn: &Turn,
+        repo_id: u64,
+        sha: &str,
+    ) -> Result<CommitLease, JobError> {
+        let Some(store) = self.store.ready().cloned() else {
+            return Err(JobError::Store("not available".into()));
+        };
+        let name = format!("commit/{repo_id}/{}", sha.to_ascii_lowercase());
+        let deadline = Instant::now() + self.settings.lease;
+        loop {
+            let taken = self
+                .timed(
+                    "try_lease",
+                    store.try_lease(&name, &turn.id, self.settings.lease),
+                )
+                .await
+                .map_err(|e| JobError::Store(e.to_string()))?;
+            if taken {
+                return Ok(CommitLease {
+                    store,
+                    name,
+                    holder: turn.id.clone(),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(JobError::Store(format!(
+                    "commit {sha} is being evaluated elsewhere for longer than a lease"
+                )));
+            }
+            tokio::time::sleep(COMMIT_WAIT).await;
+        }
     }
 }

@@ -21,6 +21,13 @@ pub enum Action {
         pr: PrRef,
         login: String,
     },
+    /// The PR was closed (its facts are kept 30 days more) or reopened.
+    PrClosed {
+        pr: PrRef,
+    },
+    PrReopened {
+        pr: PrRef,
+    },
     /// Who has what access may have changed: drop cached permissions of one repository, or
     /// (`repo: None`) of every repository of the installation (`None`: of every installation).
     ForgetPermissions {
@@ -58,6 +65,8 @@ struct Id {
 
 #[derive(Deserialize)]
 struct Repo {
+    #[serde(default)]
+    id: Option<u64>,
     full_name: String,
 }
 
@@ -192,9 +201,11 @@ pub fn actions(
         .repository
         .as_ref()
         .and_then(|r| RepoName::parse(&r.full_name));
+    let repo_id = p.repository.as_ref().and_then(|r| r.id);
     let pr_ref = |number: u64| -> Option<PrRef> {
         Some(PrRef {
             installation: installation?,
+            repo_id: repo_id?,
             repo: repo.clone()?,
             number,
         })
@@ -210,6 +221,17 @@ pub fn actions(
                     "opened" | "reopened" | "synchronize" | "ready_for_review"
                 );
             let pr = p.pull_request.as_ref();
+            // How long who pushed is kept depends on whether the PR is open.
+            if let (Some(r), true) = (
+                pr.and_then(|pr| pr_ref(pr.number)),
+                matches!(action, "closed" | "reopened"),
+            ) {
+                out.push(if action == "closed" {
+                    Action::PrClosed { pr: r }
+                } else {
+                    Action::PrReopened { pr: r }
+                });
+            }
             // Whoever pushed is recorded even for a PR closed since: it may be reopened.
             if let (Some(pr), Some(sender), true) = (
                 pr,
@@ -316,9 +338,10 @@ pub fn actions(
                         repo: repo.clone(),
                         branch: branch.to_string(),
                     });
-                    if let Some(installation) = installation {
+                    if let (Some(installation), Some(repo_id)) = (installation, repo_id) {
                         out.push(Action::Enqueue(Job::PolicyChanged {
                             installation,
+                            repo_id,
                             repo,
                             branch: branch.to_string(),
                         }));
@@ -348,8 +371,14 @@ pub fn actions(
                 installation,
                 repo: repo.clone(),
             });
-            if let (Some(installation), Some(repo)) = (installation, repo.clone()) {
-                out.push(Action::Enqueue(Job::RepoChanged { installation, repo }));
+            if let (Some(installation), Some(repo_id), Some(repo)) =
+                (installation, repo_id, repo.clone())
+            {
+                out.push(Action::Enqueue(Job::RepoChanged {
+                    installation,
+                    repo_id,
+                    repo,
+                }));
             }
         }
         _ => {}

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use super::aggregate::PrResult;
 use super::check_output;
 use super::jobs::PrRef;
-use super::{App, Outcome};
+use super::{App, JobError, Outcome};
 use crate::evaluate::{Verdict, evaluate};
 use crate::github::checks::CheckOutput;
 use crate::github::permissions;
@@ -31,7 +31,7 @@ impl App {
         pr_ref: &PrRef,
         pr: &PullRequest,
         read_at: Option<u64>,
-    ) -> PrResult {
+    ) -> Result<PrResult, JobError> {
         let result = |output: CheckOutput, outcome: Outcome, error: Option<GitHubError>| PrResult {
             number: pr.number,
             base: pr.base.ref_name.clone(),
@@ -66,31 +66,32 @@ impl App {
             Ok(PolicyLookup::Missing) => {
                 let mut output = check_output::no_policy(&self.policy_path, &pr.base.ref_name);
                 output.pr_updated_at = current_updated_at(pr, read_at);
-                return result(output, Outcome::NoPolicy, None);
+                return Ok(result(output, Outcome::NoPolicy, None));
             }
             Ok(PolicyLookup::Found { policy, blob_sha }) => (policy, blob_sha),
-            Err(e) => return failed("the review policy", e),
+            Err(e) => return Ok(failed("the review policy", e)),
         };
         let policy = match usable(&policy, repo, &self.policy_path) {
             Ok(p) => p,
             Err(errors) => {
                 let mut output = check_output::invalid_policy(&errors, &pr.base.ref_name);
                 output.policy_sha = Some(policy_sha);
-                return result(output, Outcome::InvalidPolicy, None);
+                return Ok(result(output, Outcome::InvalidPolicy, None));
             }
         };
         let contents = match contents {
             Ok(c) => c,
-            Err(e) => return failed("the pull request's files, reviews or commits", e),
+            Err(e) => return Ok(failed("the pull request's files, reviews or commits", e)),
         };
         let team_members = match self.team_members(inst, policy).await {
             Ok(t) => t,
-            Err((what, e)) => return failed(&what, e),
+            Err((what, e)) => return Ok(failed(&what, e)),
         };
         let permissions = match self.reviewer_permissions(inst, repo, pr, &contents).await {
             Ok(p) => p,
-            Err((what, e)) => return failed(&what, e),
+            Err((what, e)) => return Ok(failed(&what, e)),
         };
+        let pushers = self.pushers(pr_ref).await?;
         let listed_commits = contents.commits.len() as u64;
         let snapshot = Snapshot {
             author: author(pr),
@@ -102,7 +103,7 @@ impl App {
             reviews: contents.reviews,
             teams: team_members,
             permissions: Some(permissions),
-            pushers: self.pushers.of(pr_ref),
+            pushers,
         };
         let verdict = evaluate(policy, &snapshot, &self.policy_path);
         let mut output = verdict_output(policy, &verdict, pr.commits, listed_commits);
@@ -113,14 +114,25 @@ impl App {
         } else {
             Outcome::NotApproved
         };
-        PrResult {
+        Ok(PrResult {
             team_orgs: policy
                 .teams()
                 .iter()
                 .map(|t| t.org.to_ascii_lowercase())
                 .collect(),
             ..result(output, outcome, None)
-        }
+        })
+    }
+
+    /// Who pushed to the PR, from the store (only webhooks say): a store that cannot be read
+    /// stops the evaluation rather than let a pusher approve.
+    async fn pushers(&self, pr_ref: &PrRef) -> Result<Vec<String>, JobError> {
+        let Some(store) = self.store.ready() else {
+            return Err(JobError::Store("not available".into()));
+        };
+        self.timed("pushers", store.pushers(pr_ref.repo_id, pr_ref.number))
+            .await
+            .map_err(|e| JobError::Store(e.to_string()))
     }
 
     /// Every team's members at once (each read is shared with concurrent evaluations).

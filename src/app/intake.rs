@@ -1,52 +1,143 @@
-//! What a delivery's actions do to the running App: queue work, record what only webhooks
-//! tell, and drop cached answers the event made stale.
+//! What a delivery's actions do to the App: cached answers the event made stale are dropped
+//! at once; work to do and facts only webhooks tell are stored, committed before the delivery
+//! is answered.
+
+use std::time::Duration;
 
 use super::App;
+use super::batcher::IntakeError;
 use super::events::Action;
-use super::queue::Admission;
+use super::jobs::{Job, PrRef};
+use crate::github::RepoName;
+use crate::store::{Accepted, Delivery, Fact};
+
+/// What became of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Stored: `jobs` pieces of work (0: only facts) will be done.
+    Stored { jobs: usize },
+    /// The same delivery (by `X-GitHub-Delivery`) was stored before, by any replica.
+    Duplicate,
+    /// The delivery asks for nothing.
+    Nothing,
+    /// More PRs are pending than `REVIEWGATE_QUEUE_CAPACITY`: refused, GitHub records it.
+    Full,
+}
 
 impl App {
-    /// Applies one action; returns the queue's answer when it queued work.
-    pub fn apply(&self, action: Action) -> Option<Admission> {
+    /// Applies a delivery's actions; see the module documentation.
+    pub async fn take(
+        &self,
+        delivery_id: &str,
+        actions: Vec<Action>,
+    ) -> Result<Taken, IntakeError> {
+        let mut delivery = Delivery {
+            id: delivery_id.to_string(),
+            ..Delivery::default()
+        };
+        for action in actions {
+            self.take_one(action, &mut delivery).await?;
+        }
+        if delivery.work.is_empty() && delivery.facts.is_empty() {
+            return Ok(Taken::Nothing);
+        }
+        let jobs = delivery.work.len();
+        if jobs > 0 && self.store.pending() >= self.settings.queue_capacity as u64 {
+            return Ok(Taken::Full);
+        }
+        match self.intake.accept(delivery).await? {
+            Accepted::Duplicate => Ok(Taken::Duplicate),
+            Accepted::New => {
+                if jobs > 0 {
+                    self.wake.notify_one();
+                }
+                Ok(Taken::Stored { jobs })
+            }
+        }
+    }
+
+    async fn take_one(&self, action: Action, delivery: &mut Delivery) -> Result<(), IntakeError> {
+        let debounce = self.settings.debounce;
         match action {
-            Action::Enqueue(job) => {
-                tracing::debug!(?job, "queueing");
-                Some(self.queue.push(job))
-            }
-            Action::EnqueueNow(job) => {
-                tracing::debug!(?job, "queueing without debounce");
-                Some(self.queue.push_now(job))
-            }
-            Action::RecordPusher { pr, login } => {
-                self.pushers.record(&pr, &login);
-                None
-            }
-            Action::ForgetTeam { org, slug } => {
-                match slug {
-                    Some(slug) => self.teams.invalidate(&org, &slug),
-                    None => self.teams.invalidate_org(&org),
-                }
-                None
-            }
-            Action::ForgetPermissions { installation, repo } => {
-                match (installation, repo) {
-                    (Some(inst), Some(repo)) => self.permissions.forget_repo(inst, &repo),
-                    (Some(inst), None) => self.permissions.forget_installation(inst),
-                    (None, _) => self.permissions.forget_all(),
-                }
-                None
-            }
+            Action::Enqueue(job) => delivery.work.push(job.work_item(debounce)),
+            Action::EnqueueNow(job) => delivery.work.push(job.work_item(Duration::ZERO)),
+            Action::RecordPusher { pr, login } => delivery.facts.push(Fact::Pusher {
+                repo_id: pr.repo_id,
+                pr: pr.number,
+                login,
+            }),
+            Action::PrClosed { pr } => delivery.facts.push(Fact::PrClosed {
+                repo_id: pr.repo_id,
+                pr: pr.number,
+            }),
+            Action::PrReopened { pr } => delivery.facts.push(Fact::PrReopened {
+                repo_id: pr.repo_id,
+                pr: pr.number,
+            }),
             Action::ReevaluateOrg { org } => {
-                self.reevaluate_org(&org);
-                None
+                let Some(store) = self.store.ready() else {
+                    return Err(IntakeError::Unavailable);
+                };
+                let prs = self
+                    .timed("prs_naming_org", store.prs_naming_org(&org))
+                    .await
+                    .map_err(|e| IntakeError::Store(e.to_string()))?;
+                if !prs.is_empty() {
+                    tracing::info!(
+                        org,
+                        prs = prs.len(),
+                        "teams changed; re-evaluating pull requests that named them"
+                    );
+                }
+                for record in prs {
+                    let Some(repo) = RepoName::parse(&record.repo) else {
+                        continue;
+                    };
+                    let pr = PrRef {
+                        installation: record.installation,
+                        repo_id: record.repo_id,
+                        repo,
+                        number: record.pr,
+                    };
+                    let job = Job::Pr { pr, head_sha: None };
+                    delivery.work.push(job.work_item(Duration::ZERO));
+                }
             }
+            Action::ForgetTeam { org, slug } => match slug {
+                Some(slug) => self.teams.invalidate(&org, &slug),
+                None => self.teams.invalidate_org(&org),
+            },
+            Action::ForgetPermissions { installation, repo } => match (installation, repo) {
+                (Some(inst), Some(repo)) => self.permissions.forget_repo(inst, &repo),
+                (Some(inst), None) => self.permissions.forget_installation(inst),
+                (None, _) => self.permissions.forget_all(),
+            },
             Action::ForgetPolicy { repo, branch } => {
                 tracing::info!(repo = %repo, branch = %branch, "policy may have changed");
                 self.policies.forget_repo(&repo);
                 self.github
                     .forget_conditional(&format!("{}/contents/", repo.api_path()));
-                None
             }
         }
+        Ok(())
+    }
+
+    /// Stores work the App derived itself (a fan-out, a sweep): no delivery to de-duplicate.
+    pub(super) async fn store_work(
+        &self,
+        jobs: Vec<Job>,
+        delay: Duration,
+    ) -> Result<(), IntakeError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let delivery = Delivery {
+            id: String::new(),
+            work: jobs.iter().map(|j| j.work_item(delay)).collect(),
+            facts: Vec::new(),
+        };
+        self.intake.accept(delivery).await?;
+        self.wake.notify_one();
+        Ok(())
     }
 }

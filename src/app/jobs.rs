@@ -1,11 +1,17 @@
-//! Units of work: which PR to evaluate, and where to report.
+//! Units of work: which PR to evaluate, and where to report. A job is stored as pending work
+//! ([`Job::work_item`]) and comes back from the store as a claim ([`Job::from_claim`]).
+
+use std::time::Duration;
 
 use crate::github::RepoName;
+use crate::store::{Claim, Subject, Target, WorkItem};
 
 /// A pull request of a repository, reached through an installation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PrRef {
     pub installation: u64,
+    /// GitHub's id of the repository: stable across renames, the store's key.
+    pub repo_id: u64,
     pub repo: RepoName,
     pub number: u64,
 }
@@ -21,56 +27,108 @@ pub enum Job {
     /// The policy on `branch` may have changed: re-evaluate the open PRs that target it.
     PolicyChanged {
         installation: u64,
+        repo_id: u64,
         repo: RepoName,
         branch: String,
     },
     /// Who may approve in the repository may have changed (a collaborator was added,
     /// removed or given another role): re-evaluate its open PRs.
-    RepoChanged { installation: u64, repo: RepoName },
-}
-
-/// What makes two jobs the same work: events for one PR collapse into one evaluation.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum JobKey {
-    Pr(String, u64),
-    MergeGroup(String, String),
-    PolicyChanged(String, String),
-    RepoChanged(String),
+    RepoChanged {
+        installation: u64,
+        repo_id: u64,
+        repo: RepoName,
+    },
 }
 
 impl Job {
-    pub fn key(&self) -> JobKey {
-        match self {
-            Job::Pr { pr, .. } => JobKey::Pr(pr.repo.to_string().to_ascii_lowercase(), pr.number),
-            Job::MergeGroup { pr, head_sha } => JobKey::MergeGroup(
-                pr.repo.to_string().to_ascii_lowercase(),
-                head_sha.to_ascii_lowercase(),
+    /// The job as pending work, due after `delay` (the debounce, or none).
+    pub fn work_item(&self, delay: Duration) -> WorkItem {
+        let (installation, repo_id, repo, subject, head_sha) = match self {
+            Job::Pr { pr, head_sha } => (
+                pr.installation,
+                pr.repo_id,
+                &pr.repo,
+                Subject::Pr {
+                    number: pr.number,
+                    merge_group: None,
+                },
+                head_sha.clone(),
             ),
-            Job::PolicyChanged { repo, branch, .. } => {
-                JobKey::PolicyChanged(repo.to_string().to_ascii_lowercase(), branch.clone())
-            }
-            Job::RepoChanged { repo, .. } => {
-                JobKey::RepoChanged(repo.to_string().to_ascii_lowercase())
-            }
+            Job::MergeGroup { pr, head_sha } => (
+                pr.installation,
+                pr.repo_id,
+                &pr.repo,
+                Subject::Pr {
+                    number: pr.number,
+                    merge_group: Some(head_sha.clone()),
+                },
+                None,
+            ),
+            Job::PolicyChanged {
+                installation,
+                repo_id,
+                repo,
+                branch,
+            } => (
+                *installation,
+                *repo_id,
+                repo,
+                Subject::Branch(branch.clone()),
+                None,
+            ),
+            Job::RepoChanged {
+                installation,
+                repo_id,
+                repo,
+            } => (*installation, *repo_id, repo, Subject::Repo, None),
+        };
+        WorkItem {
+            repo_id,
+            subject,
+            installation,
+            repo: repo.to_string(),
+            head_sha,
+            delay,
         }
     }
 
-    /// Merges a newer event for the same work into this one: the newest head SHA wins.
-    pub(crate) fn absorb(&mut self, newer: Job) {
-        match (self, newer) {
-            (
-                Job::Pr { pr, head_sha },
-                Job::Pr {
-                    pr: new_pr,
-                    head_sha: new_sha,
-                },
-            ) => {
-                *pr = new_pr;
-                if new_sha.is_some() {
-                    *head_sha = new_sha;
+    /// The jobs a claim stands for: a PR evaluation and its merge groups (one key), or one
+    /// fan-out. `None` for a claim naming a repository that is not `owner/name`.
+    pub fn from_claim(claim: &Claim) -> Option<Vec<Job>> {
+        let repo = RepoName::parse(&claim.repo)?;
+        let (installation, repo_id) = (claim.installation, claim.repo_id);
+        Some(match &claim.target {
+            Target::Pr(number) => {
+                let pr = PrRef {
+                    installation,
+                    repo_id,
+                    repo,
+                    number: *number,
+                };
+                let mut jobs = Vec::new();
+                if claim.evaluate_pr {
+                    jobs.push(Job::Pr {
+                        pr: pr.clone(),
+                        head_sha: claim.head_sha.clone(),
+                    });
                 }
+                jobs.extend(claim.merge_groups.iter().map(|sha| Job::MergeGroup {
+                    pr: pr.clone(),
+                    head_sha: sha.clone(),
+                }));
+                jobs
             }
-            (this, newer) => *this = newer,
-        }
+            Target::Branch(branch) => vec![Job::PolicyChanged {
+                installation,
+                repo_id,
+                repo,
+                branch: branch.clone(),
+            }],
+            Target::Repo => vec![Job::RepoChanged {
+                installation,
+                repo_id,
+                repo,
+            }],
+        })
     }
 }

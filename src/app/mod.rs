@@ -1,29 +1,32 @@
-//! What the App does: turn jobs into fresh evaluations and check runs.
+//! What the App does: turn stored work into fresh evaluations and check runs.
 //!
 //! Each evaluation reads the PR's current state from GitHub, evaluates it with the pure
 //! evaluator, and writes the check run; the side effect comes last, after the decision.
-//! Nothing is remembered between evaluations except caches keyed by content (policies by
-//! blob SHA, check-run IDs by commit) or short-lived (team members, permissions), and the
-//! facts only webhooks carry ([`memory`]), so replicas and retries are safe: every evaluation
-//! recomputes from GitHub's state and updates the check idempotently.
+//! Work, deliveries and the facts only webhooks carry live in the store ([`crate::store`]),
+//! shared by every replica; what is kept in memory is only caches, keyed by content (policies
+//! by blob SHA, check-run IDs by commit) or short-lived (team members, permissions), so
+//! replicas and retries are safe: every evaluation recomputes from GitHub's state and updates
+//! the check idempotently, and the store decides who evaluates what, and whose write is newest.
 
 pub mod aggregate;
+pub mod batcher;
 pub mod check_output;
-mod commit_lock;
+mod dispatch;
+pub mod durable;
 mod evaluation;
 pub mod events;
 mod facts;
 mod fanout;
-mod intake;
+pub mod intake;
 pub mod jobs;
-pub mod memory;
-pub mod queue;
 pub mod reconcile;
 mod write;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use crate::github::checks::{CheckRunIds, Standing};
 use crate::github::permissions::PermissionCache;
@@ -31,15 +34,13 @@ use crate::github::policy_source::PolicyCache;
 use crate::github::teams::TeamCache;
 use crate::github::{GitHub, GitHubError};
 use crate::metrics::Metrics;
+use crate::store::Claim;
 pub use aggregate::WhenNoPolicy;
-use commit_lock::CommitLocks;
-use jobs::{Job, JobKey};
-use memory::{Pushers, TeamIndex};
-use queue::Queue;
+use batcher::Intake;
+pub use dispatch::Turn;
+use durable::StoreSlot;
+use jobs::Job;
 
-/// How many times a job that failed on GitHub errors is retried by the App itself (further
-/// events retry it too).
-const MAX_RETRIES: u32 = 3;
 /// Longest wait between two tries of a job that must turn a passing check red.
 const MAX_PASS_RETRY_DELAY: Duration = Duration::from_secs(60);
 
@@ -57,24 +58,38 @@ pub struct AppSettings {
     pub policy_path: String,
     pub team_cache_ttl: Duration,
     pub when_no_policy: WhenNoPolicy,
+    /// Evaluations that may run at once in this replica.
+    pub workers: usize,
+    /// How long a claim holds work unless renewed.
+    pub lease: Duration,
+    /// How long events for one PR are gathered before it is evaluated.
+    pub debounce: Duration,
+    /// Time limit of one request to GitHub: no write starts with less lease left than this.
+    pub github_timeout: Duration,
+    /// Most pending PRs in the store, across all replicas.
+    pub queue_capacity: usize,
 }
 
 /// Shared state of the running App.
 pub struct App {
     pub github: Arc<GitHub>,
     pub metrics: Arc<Metrics>,
-    pub queue: Arc<Queue>,
+    pub store: Arc<StoreSlot>,
+    pub intake: Intake,
     pub policies: PolicyCache,
     pub teams: Arc<TeamCache>,
     pub permissions: Arc<PermissionCache>,
     pub check_runs: CheckRunIds,
-    pub pushers: Pushers,
-    pub team_index: TeamIndex,
     pub check_name: String,
     pub policy_path: String,
     pub when_no_policy: WhenNoPolicy,
-    commits: CommitLocks,
-    retries: std::sync::Mutex<BTreeMap<JobKey, (u32, Instant)>>,
+    pub settings: AppSettings,
+    /// This replica's name in claims and leases: host, process and a random part.
+    pub holder: String,
+    /// Woken when this replica stores work, so it need not wait for its next poll.
+    wake: Notify,
+    /// Claims being worked on here.
+    running: AtomicUsize,
 }
 
 /// How one evaluation ended, for metrics and logs.
@@ -107,138 +122,112 @@ pub enum JobError {
     /// GitHub could not be read or written; retried a few times when transient.
     #[error(transparent)]
     GitHub(#[from] GitHubError),
-    /// A check that passes could not be turned red. Retried with backoff until it is, however
-    /// long GitHub refuses: a pass left standing is the one failure a merge gate must not have.
+    /// A check that may be passing could not be turned red. Retried with backoff until it is,
+    /// however long GitHub refuses: a pass left standing is the one failure a merge gate must
+    /// not have.
     #[error("a check that may be passing could not be replaced: {0}")]
     PassStands(GitHubError, Standing),
+    /// A verdict covering later events was already written: this one is dropped.
+    #[error("a newer verdict was already written")]
+    Stale,
+    /// The claim was lost (its lease expired and another replica took the work), or the lease
+    /// is too short to start a write: write nothing; the work is someone's again.
+    #[error("the claim on this work was lost")]
+    Lost,
+    /// The store could not be reached for a step the evaluation cannot skip.
+    #[error("the store: {0}")]
+    Store(String),
 }
 
 impl App {
-    pub fn new(github: Arc<GitHub>, queue: Arc<Queue>, settings: AppSettings) -> App {
+    pub fn new(github: Arc<GitHub>, store: Arc<StoreSlot>, settings: AppSettings) -> App {
+        let metrics = github.metrics().clone();
         App {
-            metrics: github.metrics().clone(),
+            intake: Intake::start(store.clone(), metrics.clone()),
+            metrics,
             github,
-            queue,
+            store,
             policies: PolicyCache::default(),
             teams: Arc::new(TeamCache::new(settings.team_cache_ttl)),
             permissions: Arc::new(PermissionCache::default()),
             check_runs: CheckRunIds::default(),
-            pushers: Pushers::default(),
-            team_index: TeamIndex::default(),
-            check_name: settings.check_name,
-            policy_path: settings.policy_path,
+            check_name: settings.check_name.clone(),
+            policy_path: settings.policy_path.clone(),
             when_no_policy: settings.when_no_policy,
-            commits: CommitLocks::default(),
-            retries: std::sync::Mutex::new(BTreeMap::new()),
+            holder: holder_id(),
+            settings,
+            wake: Notify::new(),
+            running: AtomicUsize::new(0),
         }
     }
 
-    /// One worker: takes jobs until the queue is closed and drained.
-    pub async fn work(self: Arc<Self>) {
-        while let Some((key, job)) = self.queue.next().await {
-            // Each job runs in its own task so that a panic (a bug) ends that job only: the
-            // worker survives, the queue entry is released, and the PR is retried later
-            // instead of being stuck "running" forever.
-            let task = tokio::spawn({
-                let (app, job) = (self.clone(), job.clone());
-                async move { app.run(&job).await }
-            });
-            let result = match task.await {
-                Ok(result) => result,
-                Err(e) => {
-                    tracing::error!(job = ?key, error = %e, "evaluation panicked; retrying later");
-                    self.metrics.evaluation("error", Duration::ZERO);
-                    Err(JobError::GitHub(GitHubError::Malformed {
-                        endpoint: "evaluation",
-                        detail: "the evaluation panicked".into(),
-                    }))
-                }
-            };
-            self.queue.done(&key);
-            match result {
-                Ok(()) => {
-                    self.retries_mut(|r| r.remove(&key));
-                }
-                Err(JobError::PassStands(e, standing)) => self.retry_pass(key, job, &e, standing),
-                Err(JobError::GitHub(e)) if e.is_transient() => self.retry_later(key, job, &e),
-                Err(JobError::GitHub(e)) => {
-                    self.retries_mut(|r| r.remove(&key));
-                    tracing::warn!(job = ?key, error = %e, "job failed; GitHub's answer will not change by retrying")
-                }
-            }
-        }
-    }
-
-    fn retries_mut<T>(&self, f: impl FnOnce(&mut BTreeMap<JobKey, (u32, Instant)>) -> T) -> T {
-        let mut r = self.retries.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut r)
-    }
-
-    /// Counts one more failure of `key`; returns the attempt number and when the first was.
-    fn failed_once_more(&self, key: &JobKey) -> (u32, Instant) {
-        self.retries_mut(|r| {
-            let entry = r.entry(key.clone()).or_insert((0, Instant::now()));
-            entry.0 += 1;
-            *entry
-        })
-    }
-
-    /// Requeues a job that failed on GitHub, with growing delays, a few times.
-    fn retry_later(&self, key: JobKey, job: Job, error: &GitHubError) {
-        let (attempt, _) = self.failed_once_more(&key);
-        if attempt > MAX_RETRIES {
-            tracing::error!(job = ?key, %error, "giving up on this job until the next event for it");
-            self.retries_mut(|r| r.remove(&key));
-            return;
-        }
-        let delay = Duration::from_secs(5 * (1 << (attempt - 1)));
-        tracing::warn!(job = ?key, %error, attempt, delay_secs = delay.as_secs(), "job failed; retrying later");
-        self.queue.push_internal(job, delay);
-    }
-
-    /// Requeues a job whose failing verdict could not replace a passing check: exponential
-    /// backoff up to [`MAX_PASS_RETRY_DELAY`], for as long as it takes. Each try evaluates
-    /// anew, so a body GitHub refused (422) is derived again from the current state.
-    fn retry_pass(&self, key: JobKey, job: Job, error: &GitHubError, standing: Standing) {
-        let (attempt, since) = self.failed_once_more(&key);
-        let delay = pass_retry_delay(attempt);
-        let failing_for_secs = since.elapsed().as_secs();
-        let delay_secs = delay.as_secs();
-        // A run known to pass is an open gate: ERROR. One GitHub did not let the App see
-        // (during an outage, say) is retried all the same, but is not known to be open.
-        if standing == Standing::Passing {
-            tracing::error!(job = ?key, %error, attempt, failing_for_secs, delay_secs,
-                "a passing check could not be turned to failure; trying again");
-        } else {
-            tracing::warn!(job = ?key, %error, attempt, failing_for_secs, delay_secs,
-                "a check that may be passing could not be replaced; trying again");
-        }
-        self.queue.push_internal(job, delay);
-    }
-
-    /// Runs one job.
-    pub async fn run(&self, job: &Job) -> Result<(), JobError> {
+    /// Runs one job of a claim.
+    async fn run(&self, turn: &Turn, job: &Job) -> Result<(), JobError> {
         match job {
             Job::Pr { pr, head_sha } => self
-                .evaluate_pr(pr, None, head_sha.as_deref())
+                .evaluate_pr(turn, pr, None, head_sha.as_deref())
                 .await
                 .map(|_| ()),
             Job::MergeGroup { pr, head_sha } => self
-                .evaluate_pr(pr, Some(head_sha), Some(head_sha))
+                .evaluate_pr(turn, pr, Some(head_sha), Some(head_sha))
                 .await
                 .map(|_| ()),
             Job::PolicyChanged {
                 installation,
+                repo_id,
                 repo,
                 branch,
-            } => Ok(self
-                .reevaluate_open(*installation, repo, Some(branch))
-                .await?),
-            Job::RepoChanged { installation, repo } => {
-                Ok(self.reevaluate_open(*installation, repo, None).await?)
+            } => {
+                self.reevaluate_open(*installation, *repo_id, repo, Some(branch))
+                    .await
+            }
+            Job::RepoChanged {
+                installation,
+                repo_id,
+                repo,
+            } => {
+                self.reevaluate_open(*installation, *repo_id, repo, None)
+                    .await
             }
         }
     }
+
+    fn log_pass_stands(
+        &self,
+        claim: &Claim,
+        error: &GitHubError,
+        standing: Standing,
+        delay: Duration,
+    ) {
+        let attempt = claim.attempts + 1;
+        let failing_for_secs = claim
+            .failing_since
+            .map(|t| (crate::store::now_ms() - t).max(0) / 1000)
+            .unwrap_or(0);
+        let delay_secs = delay.as_secs();
+        // A run known to pass is an open gate: ERROR. One GitHub did not let the App see
+        // (during an outage, say) is retried all the same, but is not known to be open.
+        if standing == Standing::Passing {
+            tracing::error!(key = %claim.key, %error, attempt, failing_for_secs, delay_secs,
+                "a passing check could not be turned to failure; trying again");
+        } else {
+            tracing::warn!(key = %claim.key, %error, attempt, failing_for_secs, delay_secs,
+                "a check that may be passing could not be replaced; trying again");
+        }
+    }
+}
+
+/// Host name, process id and a random part: distinct for every replica and every restart.
+fn holder_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "reviewgate".to_string());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{host}/{}/{nanos:08x}", std::process::id())
 }
 
 #[cfg(test)]
@@ -253,5 +242,10 @@ mod tests {
         let total: u64 = (1..=64).map(|a| pass_retry_delay(a).as_secs()).sum();
         assert!(total >= 3600, "{total}");
         assert_eq!(pass_retry_delay(10_000), MAX_PASS_RETRY_DELAY);
+    }
+
+    #[test]
+    fn holders_differ() {
+        assert_ne!(holder_id(), "");
     }
 }

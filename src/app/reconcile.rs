@@ -25,6 +25,9 @@ use crate::github::{GitHubError, RepoName};
 /// and the write: tests/budget.rs).
 const EVALUATION_COST: u64 = 11;
 
+/// The store lease that lets one replica at a time sweep.
+const SWEEP_LEASE: &str = "reconciliation-sweep";
+
 /// What a sweep did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Sweep {
@@ -35,6 +38,13 @@ pub struct Sweep {
     pub queued: usize,
     /// Installations where the sweep stopped early to stay within its share of the quota.
     pub stopped_for_quota: usize,
+}
+
+/// The repository a sweep is looking at.
+struct Target<'r> {
+    inst: u64,
+    repo_id: u64,
+    repo: &'r RepoName,
 }
 
 /// Requests spent and allowed for one installation.
@@ -53,6 +63,31 @@ impl Budget {
 impl App {
     /// One sweep over every installation. `quota_share` is the largest part (0–1) of each
     /// installation's remaining rate-limit quota the sweep may spend, evaluations included.
+    /// Runs a sweep if no other replica runs one: the sweep's lease (held for `interval`, so
+    /// one sweep per interval across replicas) decides. `None` when another replica has it or
+    /// the store is not available.
+    pub async fn sweep_if_ours(
+        &self,
+        quota_share: f64,
+        interval: Duration,
+    ) -> Option<Result<Sweep, GitHubError>> {
+        let store = self.store.ready()?;
+        let ours = self
+            .timed(
+                "try_lease",
+                store.try_lease(SWEEP_LEASE, &self.holder, interval),
+            )
+            .await;
+        match ours {
+            Ok(true) => Some(self.reconcile(quota_share).await),
+            Ok(false) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not take the sweep's lease; skipping this sweep");
+                None
+            }
+        }
+    }
+
     pub async fn reconcile(&self, quota_share: f64) -> Result<Sweep, GitHubError> {
         let mut sweep = Sweep::default();
         let listing = Listing {
@@ -102,8 +137,14 @@ impl App {
             };
             sweep.repositories += 1;
             // One repository GitHub will not answer for must not stop the sweep of the others.
+            let mut jobs = Vec::new();
+            let target = Target {
+                inst,
+                repo_id: repo.id,
+                repo: &name,
+            };
             let within_budget = match self
-                .reconcile_repository(inst, &name, &mut budget, sweep)
+                .reconcile_repository(&target, &mut budget, sweep, &mut jobs)
                 .await
             {
                 Ok(within) => within,
@@ -112,6 +153,13 @@ impl App {
                     true
                 }
             };
+            let queued = jobs.len();
+            match self.store_work(jobs, Duration::ZERO).await {
+                Ok(()) => sweep.queued += queued,
+                Err(e) => {
+                    tracing::warn!(repo = %name, error = %e, "sweep could not store its work")
+                }
+            }
             if !within_budget {
                 sweep.stopped_for_quota += 1;
                 tracing::warn!(
@@ -126,14 +174,16 @@ impl App {
         Ok(())
     }
 
-    /// Returns false when the budget ran out.
+    /// Adds to `jobs` the PRs of one repository whose run is missing or out of date. Returns
+    /// false when the budget ran out.
     async fn reconcile_repository(
         &self,
-        inst: u64,
-        repo: &RepoName,
+        target: &Target<'_>,
         budget: &mut Budget,
         sweep: &mut Sweep,
+        jobs: &mut Vec<Job>,
     ) -> Result<bool, GitHubError> {
+        let (inst, repo) = (target.inst, target.repo);
         let listing = Listing::new(
             inst,
             "GET /repos/{owner}/{repo}/pulls",
@@ -218,17 +268,14 @@ impl App {
                 }
                 let pr_ref = PrRef {
                     installation: inst,
+                    repo_id: target.repo_id,
                     repo: repo.clone(),
                     number: pr.number,
                 };
-                self.queue.push_internal(
-                    Job::Pr {
-                        pr: pr_ref,
-                        head_sha: Some(pr.head.sha.clone()),
-                    },
-                    Duration::ZERO,
-                );
-                sweep.queued += 1;
+                jobs.push(Job::Pr {
+                    pr: pr_ref,
+                    head_sha: Some(pr.head.sha.clone()),
+                });
             }
         }
         Ok(true)

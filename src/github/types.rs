@@ -108,6 +108,7 @@ pub struct Installation {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Repository {
+    pub id: u64,
     pub full_name: String,
     #[serde(default)]
     pub archived: bool,

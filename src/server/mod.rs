@@ -13,9 +13,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 
-use crate::app::queue::Queue;
+use crate::app::durable::{StoreSlot, keep_connected};
 use crate::app::{App, AppSettings};
 use crate::github::{ClientSettings, GitHub};
 use crate::metrics::Metrics;
@@ -69,19 +68,27 @@ pub async fn start(config: Config) -> Result<Running, String> {
         credentials.clone(),
         config.private_key_setting,
     );
-    let queue = Arc::new(Queue::new(
-        config.queue_capacity,
-        config.debounce,
+    // The store is connected in the background: a store that cannot be reached at start-up
+    // leaves the server listening, live and not ready, until it can.
+    let store = Arc::new(StoreSlot::default());
+    let connector = tokio::spawn(keep_connected(
+        store.clone(),
+        config.database_url.clone(),
         metrics.clone(),
     ));
     let app = Arc::new(App::new(
         github,
-        queue.clone(),
+        store,
         AppSettings {
             check_name: config.check_name.clone(),
             policy_path: config.policy_path.clone(),
             team_cache_ttl: config.team_cache_ttl,
             when_no_policy: config.when_no_policy,
+            workers: config.workers,
+            lease: config.lease,
+            debounce: config.debounce,
+            github_timeout: config.github_timeout,
+            queue_capacity: config.queue_capacity,
         },
     ));
     let state = Arc::new(ServerState {
@@ -89,7 +96,6 @@ pub async fn start(config: Config) -> Result<Running, String> {
         webhook_secrets: config.webhook_secrets.clone(),
         app_id: config.app_id,
         shutting_down: Default::default(),
-        recent: Default::default(),
         unverified: body::BodyBudget::new(body::UNVERIFIED_BUDGET_BYTES, metrics.clone()),
         credentials,
     });
@@ -104,30 +110,18 @@ pub async fn start(config: Config) -> Result<Running, String> {
         .await
         .unwrap_or(false);
     let prover = (!proved).then(|| tokio::spawn(prover.retry_until_accepted()));
-    let mut workers = JoinSet::new();
-    for _ in 0..config.workers {
-        workers.spawn(app.clone().work());
-    }
-    // Level-triggered backstop: a sweep at start-up, then on the interval.
+    let (stop_work, stop_work_rx) = tokio::sync::watch::channel(false);
+    let dispatcher = tokio::spawn(app.clone().dispatch(stop_work_rx, config.shutdown_grace));
     let reconciler = (!config.reconcile_interval.is_zero()).then(|| {
-        let (app, interval, share) = (app.clone(), config.reconcile_interval, config.reconcile_quota_share);
-        tokio::spawn(async move {
-            loop {
-                match app.reconcile(share).await {
-                    Ok(sweep) => app.metrics.reconcile_sweep(true, sweep.queued),
-                    Err(e) => {
-                        app.metrics.reconcile_sweep(false, 0);
-                        tracing::warn!(error = %e, "reconciliation sweep failed; trying again at the next interval");
-                    }
-                }
-                tokio::time::sleep(interval).await;
-            }
-        })
+        tokio::spawn(reconcile_forever(
+            app.clone(),
+            config.reconcile_interval,
+            config.reconcile_quota_share,
+        ))
     });
     let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
     let router = router::router(state.clone());
     let serve_state = state.clone();
-    let grace = config.shutdown_grace;
     let task = tokio::spawn(async move {
         let stop = async move {
             tokio::select! {
@@ -141,18 +135,10 @@ pub async fn start(config: Config) -> Result<Running, String> {
         for task in [reconciler, prover].into_iter().flatten() {
             task.abort();
         }
-        queue.close();
-        let drained = tokio::time::timeout(grace, async {
-            while workers.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!(
-                left = queue.len(),
-                "shutdown grace period over; abandoning unfinished evaluations"
-            );
-            workers.abort_all();
-        }
+        // Running evaluations get the grace period; then this replica's claims are given back.
+        let _ = stop_work.send(true);
+        let _ = dispatcher.await;
+        connector.abort();
         tracing::info!("stopped");
     });
     tracing::info!(%addr, "reviewgate listening");
@@ -162,6 +148,25 @@ pub async fn start(config: Config) -> Result<Running, String> {
         shutdown,
         task,
     })
+}
+
+/// Level-triggered backstop: a sweep once the store is connected, then on the interval — on
+/// whichever replica holds the sweep's lease.
+async fn reconcile_forever(app: Arc<App>, interval: Duration, share: f64) {
+    while app.store.ready().is_none() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    loop {
+        match app.sweep_if_ours(share, interval).await {
+            Some(Ok(sweep)) => app.metrics.reconcile_sweep(true, sweep.queued),
+            Some(Err(e)) => {
+                app.metrics.reconcile_sweep(false, 0);
+                tracing::warn!(error = %e, "reconciliation sweep failed; trying again at the next interval");
+            }
+            None => tracing::debug!("another replica holds the sweep's lease"),
+        }
+        tokio::time::sleep(interval).await;
+    }
 }
 
 /// Most connections served at once; further ones are closed at once, so idle sockets cannot

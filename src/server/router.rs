@@ -1,9 +1,7 @@
 //! HTTP routes: `POST /webhook`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
 
-use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -18,8 +16,9 @@ use super::body::{self, BodyBudget, BodyError};
 use super::credentials::Credentials;
 use super::signature;
 use crate::app::App;
+use crate::app::batcher::IntakeError;
 use crate::app::events::{self, Action, EventContext};
-use crate::app::queue::Admission;
+use crate::app::intake::Taken;
 use crate::metrics::Metrics;
 
 pub use super::body::MAX_BODY_BYTES;
@@ -31,48 +30,10 @@ pub struct ServerState {
     pub app_id: u64,
     /// Set when shutdown starts: readiness fails and new deliveries are refused.
     pub shutting_down: AtomicBool,
-    /// Deliveries already accepted, so a replayed one costs nothing.
-    pub recent: Mutex<RecentDeliveries>,
     /// Memory for bodies whose signature is not checked yet.
     pub unverified: Arc<BodyBudget>,
     /// Whether GitHub has accepted the App's credentials; not ready until it has.
     pub credentials: Arc<Credentials>,
-}
-
-/// `X-GitHub-Delivery` IDs accepted in the last [`REPLAY_WINDOW`]. A replay of an accepted
-/// delivery (an attacker resending a captured one, or a proxy retrying) is answered without
-/// work; its effect is already queued or done. Deliveries that were refused (401, 400, 503)
-/// are not remembered, so GitHub's "Redeliver" still works for them.
-#[derive(Default)]
-pub struct RecentDeliveries {
-    seen: HashMap<String, Instant>,
-    order: VecDeque<(Instant, String)>,
-}
-
-const REPLAY_WINDOW: Duration = Duration::from_secs(600);
-const MAX_REMEMBERED_DELIVERIES: usize = 100_000;
-
-impl RecentDeliveries {
-    fn seen(&mut self, id: &str) -> bool {
-        let now = Instant::now();
-        while let Some((at, old)) = self.order.front() {
-            if now.duration_since(*at) < REPLAY_WINDOW
-                && self.order.len() <= MAX_REMEMBERED_DELIVERIES
-            {
-                break;
-            }
-            self.seen.remove(old);
-            self.order.pop_front();
-        }
-        self.seen.contains_key(id)
-    }
-
-    fn remember(&mut self, id: &str) {
-        let now = Instant::now();
-        if self.seen.insert(id.to_string(), now).is_none() {
-            self.order.push_back((now, id.to_string()));
-        }
-    }
 }
 
 pub fn router(state: Arc<ServerState>) -> Router {
@@ -94,7 +55,19 @@ async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
     } else if let Some(why) = state.credentials.not_ready_because() {
         (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
-    } else if !state.app.queue.has_room() {
+    } else if state.app.store.get().is_none() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store is not connected yet\n",
+        )
+            .into_response()
+    } else if !state.app.store.healthy() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store does not answer\n",
+        )
+            .into_response()
+    } else if state.app.store.pending() >= state.app.settings.queue_capacity as u64 {
         (StatusCode::SERVICE_UNAVAILABLE, "queue full\n").into_response()
     } else {
         (StatusCode::OK, "ready\n").into_response()
@@ -233,11 +206,6 @@ async fn webhook(State(state): State<Arc<ServerState>>, request: Request) -> Res
                 "shutting down; redeliver later",
             );
         }
-        if !delivery.is_empty() && state.recent.lock().is_ok_and(|mut r| r.seen(&delivery)) {
-            metrics.delivery(&event, "duplicate");
-            tracing::info!("delivery already received; nothing more to do");
-            return answer(StatusCode::OK, "delivery already received");
-        }
         let app = &state.app;
         let cx = EventContext {
             app_id: state.app_id,
@@ -252,44 +220,45 @@ async fn webhook(State(state): State<Arc<ServerState>>, request: Request) -> Res
                 return answer(StatusCode::BAD_REQUEST, &short(&e.to_string()));
             }
         };
-        let mut queued = 0usize;
-        let mut refused = 0usize;
-        for action in actions {
-            if let Action::Enqueue(job) | Action::EnqueueNow(job) = &action {
+        for action in &actions {
+            if let Action::Enqueue(job) | Action::EnqueueNow(job) = action {
                 record_job(job);
             }
-            match app.apply(action) {
-                Some(Admission::Queued | Admission::Coalesced) => queued += 1,
-                Some(Admission::Refused) => refused += 1,
-                None => {}
+        }
+        match app.take(&delivery, actions).await {
+            Ok(Taken::Stored { jobs }) if jobs > 0 => {
+                metrics.delivery(&event, "accepted");
+                (
+                    StatusCode::ACCEPTED,
+                    axum::Json(json!({ "message": "queued", "jobs": jobs })),
+                )
+                    .into_response()
             }
-        }
-        if refused > 0 {
-            metrics.delivery(&event, "overloaded");
-            tracing::warn!(
-                refused,
-                "queue full; refusing the delivery so GitHub records it as failed"
-            );
-            return answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "queue full; redeliver later",
-            );
-        }
-        if !delivery.is_empty() {
-            if let Ok(mut r) = state.recent.lock() {
-                r.remember(&delivery);
+            Ok(Taken::Stored { .. } | Taken::Nothing) => {
+                metrics.delivery(&event, "ignored");
+                answer(StatusCode::OK, "nothing to do for this event")
             }
-        }
-        if queued > 0 {
-            metrics.delivery(&event, "accepted");
-            (
-                StatusCode::ACCEPTED,
-                axum::Json(json!({ "message": "queued", "jobs": queued })),
-            )
-                .into_response()
-        } else {
-            metrics.delivery(&event, "ignored");
-            answer(StatusCode::OK, "nothing to do for this event")
+            Ok(Taken::Duplicate) => {
+                metrics.delivery(&event, "duplicate");
+                tracing::info!("delivery already received; nothing more to do");
+                answer(StatusCode::OK, "delivery already received")
+            }
+            Ok(Taken::Full) => {
+                metrics.delivery(&event, "overloaded");
+                tracing::warn!("too many pull requests pending; refusing the delivery so GitHub records it as failed");
+                answer(StatusCode::SERVICE_UNAVAILABLE, "queue full; redeliver later")
+            }
+            Err(e) => {
+                metrics.delivery(&event, "overloaded");
+                tracing::warn!(error = %e, "the delivery could not be stored; refusing it so GitHub records it as failed");
+                let why = match e {
+                    IntakeError::Unavailable => "the store is not available; redeliver later",
+                    IntakeError::TimedOut | IntakeError::Store(_) => {
+                        "the delivery could not be stored; redeliver later"
+                    }
+                };
+                answer(StatusCode::SERVICE_UNAVAILABLE, why)
+            }
         }
     }
     .instrument(span)

@@ -47,6 +47,8 @@ pub struct Harness {
     pub server: Running,
     pub http: reqwest::Client,
     pub base: String,
+    /// Holds the harness's own SQLite store (unless a test gave another URL).
+    pub data: tempfile::TempDir,
 }
 
 /// Settings the tests use unless a test overrides them.
@@ -98,7 +100,12 @@ impl Harness {
 
     /// Starts the App against `fake`, with `overrides` on top of [`test_env`].
     pub async fn with(fake: FakeGitHub, overrides: &[(&str, &str)]) -> Harness {
+        let data = tempfile::tempdir().expect("a directory for the store");
         let mut env = test_env(&fake);
+        env.push((
+            "REVIEWGATE_DATABASE_URL".to_string(),
+            format!("sqlite:{}", data.path().join("reviewgate.db").display()),
+        ));
         for (k, v) in overrides {
             env.retain(|(name, _)| name != k);
             env.push((k.to_string(), v.to_string()));
@@ -108,11 +115,23 @@ impl Harness {
                 .expect("test configuration is valid");
         let server = server::start(config).await.expect("server starts");
         let base = format!("http://{}", server.addr);
-        Harness {
+        let h = Harness {
             fake,
             server,
             http: reqwest::Client::new(),
             base,
+            data,
+        };
+        h.wait_for_store().await;
+        h
+    }
+
+    /// Waits until the App has connected to its store (it starts without it).
+    pub async fn wait_for_store(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.server.state.app.store.ready().is_none() {
+            assert!(Instant::now() < deadline, "the store did not connect");
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -154,7 +173,7 @@ impl Harness {
         let deadline = Instant::now() + Duration::from_secs(30);
         // Give a just-delivered event time to pass the debounce.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        while !app.queue.is_empty() {
+        while !app.idle().await {
             assert!(Instant::now() < deadline, "the App did not settle");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -13,6 +13,8 @@ pub struct ServerProcess {
     pub port: u16,
     /// Where stderr goes when the log is kept ([`ServerProcess::start_logged`]).
     log: Option<tempfile::NamedTempFile>,
+    /// The process's own SQLite store, unless `env` named another `REVIEWGATE_DATABASE_URL`.
+    _data: tempfile::TempDir,
 }
 
 impl ServerProcess {
@@ -66,6 +68,7 @@ impl ServerProcess {
             Some(file) => Stdio::from(file.reopen().expect("log file")),
             None => Stdio::null(),
         };
+        let data = tempfile::tempdir().expect("a directory for the store");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_reviewgate"));
         cmd.arg("serve")
             .env_clear()
@@ -75,6 +78,10 @@ impl ServerProcess {
             .env("REVIEWGATE_GITHUB_API_URL", fake.url())
             .env("REVIEWGATE_LISTEN", format!("127.0.0.1:{port}"))
             .env("REVIEWGATE_LOG", "error")
+            .env(
+                "REVIEWGATE_DATABASE_URL",
+                format!("sqlite:{}", data.path().join("reviewgate.db").display()),
+            )
             .stdout(Stdio::null())
             .stderr(stderr);
         for (k, v) in env {
@@ -87,6 +94,7 @@ impl ServerProcess {
             url,
             port,
             log,
+            _data: data,
         }
     }
 
