@@ -3,6 +3,7 @@
 
 mod check;
 mod evaluate;
+mod migrate;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -56,6 +57,10 @@ pub enum Command {
     /// Run the GitHub App: serve webhooks and keep check runs up to date. Configured from
     /// the environment (see docs/deploy.md); exits 2 when a setting is missing or invalid.
     Serve,
+    /// Apply the store's schema migrations and exit 0 (also when none are left to apply).
+    /// Reads only REVIEWGATE_DATABASE_URL (default sqlite:reviewgate.db) and the logging
+    /// settings; exits 2 when the URL is malformed, 1 when the store cannot be reached.
+    Migrate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,6 +79,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             policy_path,
             format,
         } => evaluate::run(&policy, &pr, &policy_path, format, out, err),
+        Command::Migrate => migrate::run(out, err),
         Command::Serve => match crate::server::serve_from_env() {
             Ok(()) => EXIT_OK,
             Err(e) => {
