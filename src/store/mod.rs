@@ -62,6 +62,19 @@ pub(crate) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// How many of `migrator`'s migrations are not among `applied`: what a run will apply, when
+/// counted under the same lock as the run.
+fn pending_migrations(
+    migrator: &sqlx::migrate::Migrator,
+    applied: &[sqlx::migrate::AppliedMigration],
+) -> usize {
+    migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .filter(|m| !applied.iter().any(|a| a.version == m.version))
+        .count()
+}
+
 /// The store: a pool of connections to one database, cheap to clone (clones share it).
 #[derive(Clone)]
 pub struct Store {

@@ -11,7 +11,7 @@ use sqlx::Connection;
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
-use super::types::{ClaimRow, FactRow, PrKey, Prepared, Upsert, to_i64, to_u64};
+use super::types::{ClaimRow, FactRow, PrKey, Prepared, Upsert, pr_records, to_i64, to_u64};
 use super::url::{redact, scrub};
 use super::{Accepted, CONNECT_TIMEOUT, Claim, PrRecord, Pruned, StoreError, WriteGate};
 
@@ -83,17 +83,8 @@ impl Postgres {
             .await
             .map_err(q)?;
         conn.ensure_migrations_table().await.map_err(migrate)?;
-        let applied: HashSet<i64> = conn
-            .list_applied_migrations()
-            .await
-            .map_err(migrate)?
-            .into_iter()
-            .map(|m| m.version)
-            .collect();
-        let pending = MIGRATOR
-            .iter()
-            .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
-            .count();
+        let applied = conn.list_applied_migrations().await.map_err(migrate)?;
+        let pending = super::pending_migrations(&MIGRATOR, &applied);
         // `run_direct`, not `run`: `run`'s future is not `Send` (sqlx's "Acquire is not general
         // enough"), and the App migrates from a spawned task.
         MIGRATOR.run_direct(&mut conn).await.map_err(migrate)?;
@@ -134,25 +125,42 @@ impl Postgres {
         now: i64,
     ) -> Result<Vec<Accepted>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        let ids = batch.ids();
         let mut inserted = HashSet::new();
-        for id in batch.ids() {
-            let done = sqlx::query(
-                "INSERT INTO deliveries (id, received_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        if !ids.is_empty() {
+            let new: Vec<(String,)> = sqlx::query_as(
+                "INSERT INTO deliveries (id, received_at)
+                 SELECT id, $2 FROM UNNEST($1::TEXT[]) AS t(id) ORDER BY id
+                 ON CONFLICT (id) DO NOTHING RETURNING id",
             )
-            .bind(id)
+            .bind(&ids)
             .bind(now)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
-            if done.rows_affected() == 1 {
-                inserted.insert(id);
-            }
+            inserted.extend(new.into_iter().map(|(id,)| id));
         }
         let outcomes = batch.outcomes(&inserted);
         for item in batch.work(&outcomes) {
             upsert(&mut tx, item).await?;
         }
-        for fact in batch.facts(&outcomes) {
-            apply_fact(&mut tx, fact, now).await?;
+        let pushers = batch.pushers(&outcomes);
+        if !pushers.is_empty() {
+            let repo_ids: Vec<i64> = pushers.iter().map(|p| p.0).collect();
+            let prs: Vec<i64> = pushers.iter().map(|p| p.1).collect();
+            let logins: Vec<&str> = pushers.iter().map(|p| p.2).collect();
+            sqlx::query(
+                "INSERT INTO pushers (repo_id, pr, login)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[]) ORDER BY 1, 2, 3
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&repo_ids)
+            .bind(&prs)
+            .bind(&logins)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for fact in batch.pr_states(&outcomes) {
+            apply_pr_state(&mut tx, fact, now).await?;
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -478,16 +486,7 @@ impl Postgres {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::query("prs_naming_org"))?;
-        rows.into_iter()
-            .map(|(repo_id, pr, installation, repo)| {
-                Ok(PrRecord {
-                    repo_id: to_u64("repository id", repo_id)?,
-                    pr: to_u64("PR number", pr)?,
-                    installation: to_u64("installation id", installation)?,
-                    repo,
-                })
-            })
-            .collect()
+        pr_records(rows)
     }
 
     pub(crate) async fn try_lease(
@@ -592,18 +591,14 @@ async fn upsert(conn: &mut PgConnection, w: &Upsert<'_>) -> Result<(), sqlx::Err
     Ok(())
 }
 
-async fn apply_fact(
+/// Records a PR's close or reopen.
+async fn apply_pr_state(
     conn: &mut PgConnection,
     fact: &FactRow<'_>,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     let query = match fact {
-        FactRow::Pusher { repo_id, pr, login } => sqlx::query(
-            "INSERT INTO pushers (repo_id, pr, login) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(*repo_id)
-        .bind(*pr)
-        .bind(*login),
+        FactRow::Pusher { .. } => return Ok(()),
         FactRow::Closed { repo_id, pr } => sqlx::query(
             "INSERT INTO closed_prs (repo_id, pr, closed_at) VALUES ($1, $2, $3)
              ON CONFLICT (repo_id, pr) DO UPDATE SET closed_at = EXCLUDED.closed_at",

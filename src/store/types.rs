@@ -193,6 +193,20 @@ pub(crate) fn to_u64(what: &'static str, value: i64) -> Result<u64, StoreError> 
     })
 }
 
+/// Rows of `(repo_id, pr, installation, repo)` as [`PrRecord`]s.
+pub(crate) fn pr_records(rows: Vec<(i64, i64, i64, String)>) -> Result<Vec<PrRecord>, StoreError> {
+    rows.into_iter()
+        .map(|(repo_id, pr, installation, repo)| {
+            Ok(PrRecord {
+                repo_id: to_u64("repository id", repo_id)?,
+                pr: to_u64("PR number", pr)?,
+                installation: to_u64("installation id", installation)?,
+                repo,
+            })
+        })
+        .collect()
+}
+
 /// `(repo_id, pr, installation)` checked for SQL.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PrKey {
@@ -212,11 +226,13 @@ pub(crate) fn to_record(repo_id: u64, pr: u64, installation: u64) -> Result<PrKe
 /// A batch converted and checked before any transaction starts, so a bad value fails the
 /// whole batch without touching the database.
 ///
-/// Both back ends apply it in the same plan: first the delivery IDs, in sorted order; then the
-/// work of the deliveries that are new, sorted by `(repo_id, key)`; then their facts, sorted
-/// by `(repo_id, pr)`. Two PostgreSQL transactions that lock rows in one global order cannot
+/// Both back ends apply it in the same plan: first the delivery IDs, sorted, in one statement;
+/// then the work of the deliveries that are new, sorted by `(repo_id, key)`; then their
+/// pushers, sorted, in one statement; then their PR closes and reopens, sorted by
+/// `(repo_id, pr)`. Two PostgreSQL transactions that lock rows in one global order cannot
 /// deadlock, however their batches overlap; the sorts are stable, so items for one key (or
-/// facts for one PR) keep the order of the batch.
+/// closes and reopens of one PR) keep the order of the batch. Few statements per batch, as
+/// each costs a round trip (PostgreSQL) or a hop to the driver's thread (SQLite).
 pub(crate) struct Prepared<'a> {
     deliveries: Vec<PreparedDelivery<'a>>,
 }
@@ -261,7 +277,7 @@ impl<'a> Prepared<'a> {
 
     /// Each delivery's outcome, given the IDs whose insert succeeded: the first delivery with
     /// a newly inserted ID is new, any later copy in the batch a duplicate.
-    pub(crate) fn outcomes(&self, inserted: &HashSet<&str>) -> Vec<Accepted> {
+    pub(crate) fn outcomes(&self, inserted: &HashSet<String>) -> Vec<Accepted> {
         let mut taken = HashSet::new();
         self.deliveries
             .iter()
@@ -286,15 +302,36 @@ impl<'a> Prepared<'a> {
         work
     }
 
-    /// The facts of the new deliveries, in lock order.
-    pub(crate) fn facts(&self, outcomes: &[Accepted]) -> Vec<&FactRow<'a>> {
-        let mut facts: Vec<&FactRow> = self
-            .new_ones(outcomes)
+    /// The pushers of the new deliveries as `(repo_id, pr, login)`, sorted and distinct:
+    /// inserted in one statement.
+    pub(crate) fn pushers(&self, outcomes: &[Accepted]) -> Vec<(i64, i64, &'a str)> {
+        let mut pushers: Vec<(i64, i64, &str)> = self
+            .new_facts(outcomes)
+            .filter_map(|f| match f {
+                FactRow::Pusher { repo_id, pr, login } => Some((*repo_id, *pr, *login)),
+                _ => None,
+            })
+            .collect();
+        pushers.sort_unstable();
+        pushers.dedup();
+        pushers
+    }
+
+    /// The PR closes and reopens of the new deliveries, in lock order (per PR, in the order
+    /// they came: a close then a reopen leaves the PR open).
+    pub(crate) fn pr_states(&self, outcomes: &[Accepted]) -> Vec<&FactRow<'a>> {
+        let mut states: Vec<&FactRow> = self
+            .new_facts(outcomes)
+            .filter(|f| !matches!(f, FactRow::Pusher { .. }))
+            .collect();
+        states.sort_by_key(|f| f.pr());
+        states
+    }
+
+    fn new_facts(&self, outcomes: &[Accepted]) -> impl Iterator<Item = &FactRow<'a>> {
+        self.new_ones(outcomes)
             .into_iter()
             .flat_map(|d| d.facts.iter())
-            .collect();
-        facts.sort_by_key(|f| f.pr());
-        facts
     }
 
     fn new_ones(&self, outcomes: &[Accepted]) -> Vec<&PreparedDelivery<'a>> {
@@ -479,6 +516,44 @@ mod tests {
         }
         assert!(Target::parse("pr/x").is_err());
         assert!(Target::parse("other").is_err());
+    }
+
+    #[test]
+    fn the_plan_keeps_first_copies_and_the_order_within_a_pr() {
+        let d = |id: &str, facts: Vec<Fact>| Delivery {
+            id: id.into(),
+            work: vec![],
+            facts,
+        };
+        let push = |login: &str| Fact::Pusher {
+            repo_id: 1,
+            pr: 2,
+            login: login.into(),
+        };
+        let batch = vec![
+            d("b", vec![push("zed"), Fact::PrClosed { repo_id: 1, pr: 2 }]),
+            d("a", vec![push("amy"), push("zed")]),
+            d("b", vec![push("eve")]),
+            d("", vec![Fact::PrReopened { repo_id: 1, pr: 2 }]),
+        ];
+        let plan = Prepared::new(&batch, 0).expect("plan");
+        assert_eq!(plan.ids(), vec!["a", "b"]);
+        let inserted: HashSet<String> = ["a".to_string(), "b".to_string()].into();
+        let outcomes = plan.outcomes(&inserted);
+        use Accepted::{Duplicate, New};
+        assert_eq!(outcomes, vec![New, New, Duplicate, New]);
+        assert_eq!(plan.pushers(&outcomes), vec![(1, 2, "amy"), (1, 2, "zed")]);
+        let states = plan.pr_states(&outcomes);
+        assert!(matches!(
+            states[..],
+            [FactRow::Closed { .. }, FactRow::Reopened { .. }]
+        ));
+        let none = plan.outcomes(&HashSet::new());
+        assert_eq!(
+            none,
+            vec![Duplicate, Duplicate, Duplicate, New],
+            "seen before"
+        );
     }
 
     #[test]
