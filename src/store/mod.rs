@@ -36,6 +36,9 @@ pub use url::redact;
 
 use types::Prepared;
 
+/// The store used when none is configured: a SQLite file in the working directory, enough
+/// for a one-replica install with nothing else to run.
+pub const DEFAULT_URL: &str = "sqlite:reviewgate.db";
 /// How long connecting, or waiting for a pooled connection, may take: an unreachable store
 /// must surface as an error well inside GitHub's 10 s webhook window, never hang.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
