@@ -97,6 +97,7 @@ pub async fn keep_connected(slot: Arc<StoreSlot>, url: SecretString, metrics: Ar
             Ok(n) => {
                 slot.pending.store(n, Ordering::Relaxed);
                 metrics.set_pending_work(n);
+                metrics.set_queue_depth(usize::try_from(n).unwrap_or(usize::MAX));
             }
             Err(e) => tracing::warn!(error = %e, "could not count pending work"),
         }

@@ -9,12 +9,10 @@ use std::io::Write;
 
 use super::{EXIT_INVALID, EXIT_OK};
 use crate::server::config::LogFormat;
-use crate::store::{Store, StoreError, redact};
+use crate::store::{DEFAULT_URL, Store, StoreError, redact};
 
 /// The setting naming the store.
-pub const DATABASE_URL: &str = "REVIEWGATE_DATABASE_URL";
-/// The store used when `REVIEWGATE_DATABASE_URL` is unset: a file in the working directory.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite:reviewgate.db";
+const DATABASE_URL: &str = "REVIEWGATE_DATABASE_URL";
 /// Exit code: the store could not be reached or migrated.
 const EXIT_UNREACHABLE: u8 = 1;
 
@@ -39,7 +37,7 @@ fn run_with(get: impl Fn(&str) -> Option<String>, out: &mut dyn Write, err: &mut
     let url = get(DATABASE_URL)
         .map(|u| u.trim().to_string())
         .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+        .unwrap_or_else(|| DEFAULT_URL.to_string());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -3,9 +3,9 @@
 //! Several replicas must agree on what work is pending, who is doing it and which verdict is
 //! the newest, and nothing accepted may be lost in a crash; so the state lives in a database
 //! — a SQLite file for a one-replica install with nothing else to run, PostgreSQL for two or
-//! more replicas — behind one interface, [`Store`]. Every operation is one transaction; the
-//! SQL for each back end is in its own file ([`sqlite`](self) and [`postgres`](self) modules),
-//! the types and the semantics are here.
+//! more replicas — behind one interface, [`Store`]. Every operation is one transaction (prune
+//! excepted: it deletes old deliveries in chunks); the SQL for each back end is in its own
+//! file, `sqlite.rs` and `postgres.rs`, and the types and the semantics are here.
 //!
 //! Times are milliseconds since the Unix epoch taken from the App's clock ([`now_ms`]), not
 //! the database's, so both back ends behave alike; replicas sharing PostgreSQL therefore need
@@ -13,7 +13,8 @@
 //!
 //! Sequence numbers ([`Claim::seq`]) come from one counter for the whole store, so for any
 //! one key they only grow — also after the key's row was finished and deleted — and numbers
-//! of different keys compare in the order the work was stored.
+//! of different keys are comparable (a claim on `branch/main` and one on `pr/5` can both
+//! gate writes for PR 5, and the one covering later work wins).
 //!
 //! Migrations are embedded from `src/store/migrations/{sqlite,postgres}`; a new migration file
 //! is picked up by the next build only once a file of this module changes (or `cargo clean`),
@@ -35,6 +36,9 @@ pub use url::redact;
 
 use types::Prepared;
 
+/// The store used when none is configured: a SQLite file in the working directory, enough
+/// for a one-replica install with nothing else to run.
+pub const DEFAULT_URL: &str = "sqlite:reviewgate.db";
 /// How long connecting, or waiting for a pooled connection, may take: an unreachable store
 /// must surface as an error well inside GitHub's 10 s webhook window, never hang.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -171,6 +175,9 @@ impl Store {
     /// the same instant: exactly one gets `New` (a unique key decides). The results are in the
     /// order of `batch`. On error nothing of the batch is stored.
     pub async fn accept(&self, batch: &[Delivery]) -> Result<Vec<Accepted>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = now_ms();
         let prepared = Prepared::new(batch, now)?;
         dispatch!(self, "accept", b => b.accept(&prepared, now))

@@ -64,9 +64,13 @@ pub(crate) fn parse(url: &str) -> Result<Location, StoreError> {
 /// Works on the text rather than through a URL parser so that URLs too malformed to parse
 /// (a password with an unescaped `/` or `#`) are redacted too; when in doubt it redacts more.
 pub fn redact(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else {
+    let start = match url.find("://") {
+        Some(i) => i + 3,
         // `sqlite:PATH` has no userinfo; only a query string could hold a password.
-        return redact_query(url);
+        None if url.starts_with("sqlite:") => return redact_query(url),
+        // No scheme at all (`app:pw@db/gate`, a mistake): everything up to the last `@` may
+        // be userinfo.
+        None => 0,
     };
     let (prefix, rest) = url.split_at(start);
     // The last `@` ends the userinfo, whatever the password holds; a URL with an `@` only in
@@ -98,11 +102,9 @@ fn redact_query(text: &str) -> String {
     format!("{base}?{}", pairs.join("&"))
 }
 
+/// Any key naming a password (`password`, `passwd`, `sslpassword`, …).
 fn is_password_key(key: &str) -> bool {
-    matches!(
-        key.to_ascii_lowercase().as_str(),
-        "password" | "passwd" | "pass"
-    )
+    key.to_ascii_lowercase().contains("pass")
 }
 
 /// `text` with every form of the URL's password (as written, and percent-decoded) replaced by

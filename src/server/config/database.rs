@@ -14,7 +14,7 @@ use super::{Config, ConfigError, err};
 const DATABASE_URL: &str = "REVIEWGATE_DATABASE_URL";
 
 /// The store when `REVIEWGATE_DATABASE_URL` is unset: a SQLite file in the working directory.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite:reviewgate.db";
+pub const DEFAULT_DATABASE_URL: &str = crate::store::DEFAULT_URL;
 
 impl Config {
     /// The store's URL with any password replaced by `***`, for logs and messages.
@@ -88,46 +88,8 @@ pub(super) fn check_lease(
     Ok(Duration::from_secs(lease_secs))
 }
 
-/// The URL with any password replaced by `***`, safe to log and print: the userinfo's password
-/// (up to the last `@`, whatever the password holds) and `password=` in the query string.
-///
-/// Works on the text rather than through a URL parser, so that a value too malformed to parse
-/// (an unescaped `/` or `#` in the password, a missing scheme) is redacted too; when in doubt it
-/// redacts more. The store module has the same rules (`store::redact`).
-pub fn redact_url(url: &str) -> String {
-    // `sqlite:PATH` has no userinfo; only a query string could hold a password.
-    let start = match url.find("://") {
-        Some(i) => i + 3,
-        None if url.starts_with("sqlite:") => return redact_query(url),
-        None => 0,
-    };
-    let (scheme, rest) = url.split_at(start);
-    match rest.rfind('@') {
-        Some(at) => {
-            let userinfo = match rest[..at].split_once(':') {
-                Some((user, _)) => format!("{user}:***"),
-                None => rest[..at].to_string(),
-            };
-            format!("{scheme}{userinfo}{}", redact_query(&rest[at..]))
-        }
-        None => format!("{scheme}{}", redact_query(rest)),
-    }
-}
-
-/// `…?user=app&password=secret` → `…?user=app&password=***`.
-fn redact_query(text: &str) -> String {
-    let Some((base, query)) = text.split_once('?') else {
-        return text.to_string();
-    };
-    let pairs: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if key.to_ascii_lowercase().contains("pass") => format!("{key}=***"),
-            _ => pair.to_string(),
-        })
-        .collect();
-    format!("{base}?{}", pairs.join("&"))
-}
+/// The URL with any password replaced by `***` (one implementation, the store's).
+pub use crate::store::redact as redact_url;
 
 #[cfg(test)]
 mod tests {
