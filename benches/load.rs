@@ -2,16 +2,23 @@
 //! process on loopback, with the fake GitHub (from the test harness) in this process.
 //!
 //! - `cargo bench --bench load -- idle`: idle RSS of the server.
-//! - `cargo bench --bench load -- ingest`: signed webhook deliveries accepted per second, and
-//!   their latency, while the fake GitHub takes 100 ms per request.
+//! - `cargo bench --bench load -- ingest`: signed webhook deliveries accepted (stored) per
+//!   second, and their latency, while the fake GitHub takes 100 ms per request: one replica on
+//!   SQLite, then (when `REVIEWGATE_TEST_DATABASE_URL` names a PostgreSQL database) one on
+//!   PostgreSQL.
 //! - `cargo bench --bench load -- burst`: 500 PRs opened at once with GitHub at 50 ms per
 //!   request: time until all 500 check runs are written, peak concurrency per installation,
-//!   peak RSS.
+//!   peak RSS — one replica on SQLite, then two replicas sharing PostgreSQL (deliveries
+//!   alternating between them).
 //!
-//! With no argument, all three run.
+//! With no argument, all three run. Each PostgreSQL run uses a fresh schema.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+
+#[path = "../tests/store_support/mod.rs"]
+#[allow(dead_code)]
+mod store_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -68,21 +75,56 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[i]) / 1000.0
 }
 
+/// Where the replicas keep their state: each its own SQLite file, or one PostgreSQL schema.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// `n` servers against `fake`; with PostgreSQL all share one fresh schema (the value keeps it).
+/// `None` when PostgreSQL was asked for and `REVIEWGATE_TEST_DATABASE_URL` is not set.
+async fn replicas(
+    fake: &FakeGitHub,
+    backend: Backend,
+    n: usize,
+) -> Option<(Vec<ServerProcess>, Option<store_support::Db>)> {
+    let db = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(store_support::postgres_unmigrated().await?),
+    };
+    let mut servers = Vec::new();
+    for _ in 0..n {
+        let mut env = vec![("REVIEWGATE_RECONCILE_INTERVAL", "0")];
+        if let Some(db) = &db {
+            env.push(("REVIEWGATE_DATABASE_URL", db.url.as_str()));
+        }
+        servers.push(ServerProcess::start(fake, &env).await);
+    }
+    Some((servers, db))
+}
+
 async fn idle() {
     let (fake, _) = world(1, Duration::ZERO).await;
     let server = ServerProcess::start(&fake, &[("REVIEWGATE_RECONCILE_INTERVAL", "0")]).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss, _) = server.memory_kib();
-    println!("idle: RSS {:.1} MiB (target < 25 MiB)", rss as f64 / 1024.0);
+    println!(
+        "idle: RSS {:.1} MiB on SQLite (target < 30 MiB)",
+        rss as f64 / 1024.0
+    );
     server.stop();
 }
 
-async fn ingest() {
+async fn ingest(backend: Backend) {
     const PRS: usize = 1000;
     const CONNECTIONS: usize = 32;
     const SECONDS: u64 = 5;
     let (fake, numbers) = world(PRS, Duration::from_millis(100)).await;
-    let server = ServerProcess::start(&fake, &[("REVIEWGATE_RECONCILE_INTERVAL", "0")]).await;
+    let Some((mut servers, _db)) = replicas(&fake, backend, 1).await else {
+        return;
+    };
+    let server = servers.remove(0);
     let deliveries: Arc<Vec<_>> = Arc::new(
         numbers
             .iter()
@@ -157,7 +199,7 @@ async fn ingest() {
     all.sort_unstable();
     let (_, peak) = server.memory_kib();
     println!(
-        "ingest: {:.0} deliveries/s over {:.1} s with {CONNECTIONS} connections ({} refused or failed); latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; GitHub at 100 ms/request; server peak RSS {:.1} MiB",
+        "ingest ({backend:?}): {:.0} deliveries/s over {:.1} s with {CONNECTIONS} connections ({} refused or failed); latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; GitHub at 100 ms/request; server peak RSS {:.1} MiB",
         all.len() as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64(),
         errors.load(Ordering::Relaxed),
@@ -169,10 +211,12 @@ async fn ingest() {
     server.stop();
 }
 
-async fn burst() {
+async fn burst(backend: Backend, n: usize) {
     const PRS: usize = 500;
     let (fake, numbers) = world(PRS, Duration::from_millis(50)).await;
-    let server = ServerProcess::start(&fake, &[("REVIEWGATE_RECONCILE_INTERVAL", "0")]).await;
+    let Some((servers, _db)) = replicas(&fake, backend, n).await else {
+        return;
+    };
     let deliveries: Vec<_> = numbers
         .iter()
         .map(|n| {
@@ -195,7 +239,8 @@ async fn burst() {
     fake.clear_requests();
     let started = Instant::now();
     let mut sends = Vec::new();
-    for (event, body, headers) in deliveries {
+    for (i, (event, body, headers)) in deliveries.into_iter().enumerate() {
+        let server = &servers[i % servers.len()];
         let (http, url) = (http.clone(), format!("{}/webhook", server.url));
         sends.push(tokio::spawn(async move {
             let mut req = http.post(url).body(body).header("x-github-event", event);
@@ -224,16 +269,18 @@ async fn burst() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
     let all_written = started.elapsed();
-    let (_, peak) = server.memory_kib();
+    let peak = servers.iter().map(|s| s.memory_kib().1).max().unwrap_or(0);
     let requests = fake.requests().len();
     println!(
-        "burst: {accepted}/{PRS} deliveries accepted in {:.2} s; {written}/{PRS} check runs written {:.2} s after the first delivery (target < 10 s); {requests} GitHub requests; peak concurrency per installation {} (limit 100); server peak RSS {:.1} MiB (target < 150 MiB)",
+        "burst ({n} × {backend:?}): {accepted}/{PRS} deliveries accepted in {:.2} s; {written}/{PRS} check runs written {:.2} s after the first delivery (target < 10 s); {requests} GitHub requests; peak concurrency per installation {} (limit 100); peak RSS of a replica {:.1} MiB (target < 150 MiB)",
         delivered.as_secs_f64(),
         all_written.as_secs_f64(),
         fake.max_concurrency(INSTALLATION),
         peak as f64 / 1024.0
     );
-    server.stop();
+    for server in servers {
+        server.stop();
+    }
 }
 
 fn main() {
@@ -251,10 +298,12 @@ fn main() {
             idle().await;
         }
         if wants("ingest") {
-            ingest().await;
+            ingest(Backend::Sqlite).await;
+            ingest(Backend::Postgres).await;
         }
         if wants("burst") {
-            burst().await;
+            burst(Backend::Sqlite, 1).await;
+            burst(Backend::Postgres, 2).await;
         }
     });
 }
