@@ -98,8 +98,16 @@ impl Harness {
         Harness::with(fake_world().await, &[]).await
     }
 
-    /// Starts the App against `fake`, with `overrides` on top of [`test_env`].
+    /// Starts the App against `fake`, with `overrides` on top of [`test_env`], and waits until
+    /// it has connected to its store.
     pub async fn with(fake: FakeGitHub, overrides: &[(&str, &str)]) -> Harness {
+        let h = Harness::started(fake, overrides).await;
+        h.wait_for_store().await;
+        h
+    }
+
+    /// Starts the App without waiting for its store (which may not be reachable).
+    pub async fn started(fake: FakeGitHub, overrides: &[(&str, &str)]) -> Harness {
         let data = tempfile::tempdir().expect("a directory for the store");
         let mut env = test_env(&fake);
         env.push((
@@ -115,15 +123,13 @@ impl Harness {
                 .expect("test configuration is valid");
         let server = server::start(config).await.expect("server starts");
         let base = format!("http://{}", server.addr);
-        let h = Harness {
+        Harness {
             fake,
             server,
             http: reqwest::Client::new(),
             base,
             data,
-        };
-        h.wait_for_store().await;
-        h
+        }
     }
 
     /// Waits until the App has connected to its store (it starts without it).
