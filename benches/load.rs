@@ -17,7 +17,6 @@
 mod support;
 
 #[path = "../tests/store_support/mod.rs"]
-#[allow(dead_code)]
 mod store_support;
 
 use std::sync::Arc;

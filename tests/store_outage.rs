@@ -3,7 +3,6 @@
 //! PostgreSQL outages are made with a TCP proxy in front of the test database.
 
 #[path = "store_support/mod.rs"]
-#[allow(dead_code)]
 mod store_support;
 mod support;
 
