@@ -404,15 +404,18 @@ async fn the_same_delivery_at_both_replicas_causes_one_evaluation() {
 
 /// SQLite, one process: deliveries are accepted while GitHub is slow, the process is killed
 /// with work claimed and work waiting, and a new process on the same file, with sweeps off
-/// (nothing but the store can tell it about that work), writes every accepted PR's check.
+/// (nothing but the store can tell it about that work), writes every accepted PR's check —
+/// at once, not a lease later: what the dead process held (claims, and the commits it was
+/// evaluating) is released at start-up. The lease is a minute, so waiting one out shows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_kill_9_during_a_burst_restart_with_sweeps_off_every_accepted_pr_gets_its_check() {
+    let long_lease = [("REVIEWGATE_LEASE_SECS", "60")];
     let fake = fake_world().await;
     let cases = open_burst(&fake, 100);
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite:{}", dir.path().join("reviewgate.db").display());
     fake.set_latency(Duration::from_millis(300));
-    let first = replica(&fake, &fake.url(), &url, &[]).await;
+    let first = replica(&fake, &fake.url(), &url, &long_lease).await;
     let to_first = [Hook::to(&first)];
     let statuses = burst(
         &fake,
@@ -444,10 +447,10 @@ async fn sqlite_kill_9_during_a_burst_restart_with_sweeps_off_every_accepted_pr_
 
     fake.set_latency(Duration::ZERO);
     let restarted = Instant::now();
-    let second = replica(&fake, &fake.url(), &url, &[]).await;
+    let second = replica(&fake, &fake.url(), &url, &long_lease).await;
     wait_for(
-        "every accepted PR's right check",
-        Duration::from_secs(60),
+        "every accepted PR's right check, well inside a lease",
+        Duration::from_secs(20),
         || wrong(&fake, &accepted).is_empty(),
     )
     .await;

@@ -244,9 +244,11 @@ impl Store {
         dispatch!(self, "release_holder", b => b.release_claims(Some(holder)))
     }
 
-    /// Releases every claim of every holder: for SQLite, where one process owns the file, the
-    /// claims a previous (crashed) process left are released at start-up. Never call this
-    /// with replicas sharing the store.
+    /// Releases every claim of every holder, and gives up every named lease (the commits a
+    /// previous process was evaluating, its sweep): for SQLite, where one process owns the
+    /// file, what a previous (crashed) process held is released at start-up, so the new one
+    /// need not wait a lease for it. Returns how many claims. Never call this with replicas
+    /// sharing the store.
     pub async fn release_all(&self) -> Result<u64, StoreError> {
         dispatch!(self, "release_all", b => b.release_claims(None))
     }
