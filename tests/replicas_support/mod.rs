@@ -24,9 +24,9 @@ use crate::support::harness::{CHECK, INSTALLATION, REPO, SECRET, WRITERS};
 use crate::support::process::ServerProcess;
 use crate::support::webhooks;
 
-/// The PostgreSQL tests run one at a time: each starts two servers with up to 10 connections
-/// each (the server allows 100 in all), and (b) measures a time limit that a neighbour
-/// competing for the 2 cores would make meaningless.
+/// The tests of `tests/replicas.rs` run one at a time: each starts servers as processes (two
+/// with up to 10 PostgreSQL connections each, of the server's 100), and several measure time
+/// limits that a neighbour competing for the cores (2 on this project's machines) would blur.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Who opens every PR of a burst; never an approver.
