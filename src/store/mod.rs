@@ -66,6 +66,13 @@ pub(crate) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Whether the store can hold `delivery` (every id fits SQL's signed 64-bit integers). One
+/// that cannot fails the whole [`Store::accept`] batch it is in, so check each before
+/// batching it with others.
+pub fn storable(delivery: &Delivery) -> Result<(), StoreError> {
+    Prepared::new(std::slice::from_ref(delivery), 0).map(|_| ())
+}
+
 /// How many of `migrator`'s migrations are not among `applied`: what a run will apply, when
 /// counted under the same lock as the run.
 fn pending_migrations(
