@@ -418,8 +418,12 @@ fn the_served_binary_keeps_answering_after_it_logs() {
         .local_addr()
         .unwrap()
         .port();
+    // Its own store: the default one is `reviewgate.db` in the working directory, the checkout.
+    let data = tempfile::tempdir().expect("a directory for the store");
+    let store = format!("sqlite:{}", data.path().join("reviewgate.db").display());
     let mut child = bin()
         .arg("serve")
+        .env("REVIEWGATE_DATABASE_URL", store)
         .env("REVIEWGATE_APP_ID", "12")
         .env("REVIEWGATE_PRIVATE_KEY_PATH", key)
         .env("REVIEWGATE_WEBHOOK_SECRET", "s3cret")

@@ -362,3 +362,46 @@ async fn refused_credentials_keep_the_server_up_but_not_ready_until_they_work() 
     assert_eq!(app_checks(&fake), checks, "no more checks once they work");
     server.stop();
 }
+
+/// A signed delivery whose ids do not fit the store's signed 64-bit integers (GitHub's are far
+/// smaller; a mangled payload) is refused 400, as an unreadable one is, instead of 503 for
+/// ever; and it fails no other delivery: deliveries are stored in shared transactions, and
+/// one that cannot be stored must not be in one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_whose_ids_the_store_cannot_hold_is_refused_alone() {
+    let h = Harness::start().await;
+    let good: Vec<serde_json::Value> = (0..40)
+        .map(|_| {
+            let n = h.fake.open_pr(REPO, pr(&["src/lib.rs"]));
+            webhooks::pull_request_event("opened", &h.fake, REPO, n, INSTALLATION)
+        })
+        .collect();
+    let mut bad = good[0].clone();
+    bad["repository"]["id"] = serde_json::json!(u64::MAX);
+    let send = |payload: serde_json::Value| {
+        let (http, url) = (h.http.clone(), format!("{}/webhook", h.base));
+        tokio::spawn(async move {
+            let body = serde_json::to_vec(&payload).expect("json");
+            let mut req = http.post(url).body(body.clone());
+            for (k, v) in webhooks::delivery_headers("pull_request", SECRET, &body) {
+                req = req.header(k, v);
+            }
+            let r = req.send().await.expect("answer");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        })
+    };
+    // The bad one amid good ones, so that they would share a transaction.
+    let mut tasks: Vec<_> = good[1..20].iter().cloned().map(send).collect();
+    let bad_task = send(bad);
+    tasks.extend(good[20..].iter().cloned().map(send));
+    let bad = bad_task.await.expect("bad delivery");
+    let mut refused_good = Vec::new();
+    for t in tasks {
+        let (status, text) = t.await.expect("good delivery");
+        if status != 202 {
+            refused_good.push(format!("{status} {text}"));
+        }
+    }
+    assert_eq!(bad.0, 400, "{bad:?}; good ones refused: {refused_good:?}");
+    assert!(refused_good.is_empty(), "{refused_good:?}");
+}

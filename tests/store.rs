@@ -332,8 +332,22 @@ async fn release_holder_and_release_all(db: &Db) {
         c_got += 1;
     }
     assert_eq!(c_got, 3, "a's two and the unclaimed one");
+    // A dead process's named leases (the commit it was evaluating, the sweep) go too: else a
+    // restarted SQLite process waits each one out (a lease) before it may evaluate the commit.
+    assert!(
+        s.try_lease("commit/1/abc", "c#1", LONG)
+            .await
+            .expect("take")
+    );
+    assert!(s.try_lease("sweep", "c", LONG).await.expect("take"));
     assert_eq!(s.release_all().await.expect("release all"), 4);
     assert!(s.claim("d", LONG).await.expect("claim").is_some());
+    assert!(
+        s.try_lease("commit/1/abc", "d#1", LONG)
+            .await
+            .expect("free")
+    );
+    assert!(s.try_lease("sweep", "d", LONG).await.expect("free"));
 }
 
 async fn gate_write_refuses_stale_short_and_lost(db: &Db) {

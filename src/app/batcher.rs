@@ -25,6 +25,10 @@ pub const ANSWER_WITHIN: Duration = Duration::from_secs(9);
 pub enum IntakeError {
     #[error("the store is not available")]
     Unavailable,
+    /// The delivery names what the store cannot hold (an id past SQL's 64-bit integers): it
+    /// is refused alone, before it joins (and would fail) a transaction shared with others.
+    #[error("{0}")]
+    Invalid(String),
     #[error("the store did not commit the delivery in time")]
     TimedOut,
     /// The store refused the transaction (the message, which never holds a password).
@@ -54,6 +58,7 @@ impl Intake {
     /// Stores one delivery, answering once it is committed (or at once when the store is
     /// known to be down, or after [`ANSWER_WITHIN`] when it does not commit).
     pub async fn accept(&self, delivery: Delivery) -> Result<Accepted, IntakeError> {
+        crate::store::storable(&delivery).map_err(|e| IntakeError::Invalid(e.to_string()))?;
         if self.slot.ready().is_none() {
             return Err(IntakeError::Unavailable);
         }

@@ -248,12 +248,17 @@ async fn webhook(State(state): State<Arc<ServerState>>, request: Request) -> Res
                 tracing::warn!("too many pull requests pending; refusing the delivery so GitHub records it as failed");
                 answer(StatusCode::SERVICE_UNAVAILABLE, "queue full; redeliver later")
             }
+            Err(IntakeError::Invalid(e)) => {
+                metrics.delivery(&event, "bad_request");
+                tracing::warn!(error = %short(&e), "a delivery the store cannot hold");
+                answer(StatusCode::BAD_REQUEST, &short(&e))
+            }
             Err(e) => {
                 metrics.delivery(&event, "overloaded");
                 tracing::warn!(error = %e, "the delivery could not be stored; refusing it so GitHub records it as failed");
                 let why = match e {
                     IntakeError::Unavailable => "the store is not available; redeliver later",
-                    IntakeError::TimedOut | IntakeError::Store(_) => {
+                    IntakeError::TimedOut | IntakeError::Store(_) | IntakeError::Invalid(_) => {
                         "the delivery could not be stored; redeliver later"
                     }
                 };

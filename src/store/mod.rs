@@ -66,6 +66,13 @@ pub(crate) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Whether the store can hold `delivery` (every id fits SQL's signed 64-bit integers). One
+/// that cannot fails the whole [`Store::accept`] batch it is in, so check each before
+/// batching it with others.
+pub fn storable(delivery: &Delivery) -> Result<(), StoreError> {
+    Prepared::new(std::slice::from_ref(delivery), 0).map(|_| ())
+}
+
 /// How many of `migrator`'s migrations are not among `applied`: what a run will apply, when
 /// counted under the same lock as the run.
 fn pending_migrations(
@@ -244,9 +251,11 @@ impl Store {
         dispatch!(self, "release_holder", b => b.release_claims(Some(holder)))
     }
 
-    /// Releases every claim of every holder: for SQLite, where one process owns the file, the
-    /// claims a previous (crashed) process left are released at start-up. Never call this
-    /// with replicas sharing the store.
+    /// Releases every claim of every holder, and gives up every named lease (the commits a
+    /// previous process was evaluating, its sweep): for SQLite, where one process owns the
+    /// file, what a previous (crashed) process held is released at start-up, so the new one
+    /// need not wait a lease for it. Returns how many claims. Never call this with replicas
+    /// sharing the store.
     pub async fn release_all(&self) -> Result<u64, StoreError> {
         dispatch!(self, "release_all", b => b.release_claims(None))
     }

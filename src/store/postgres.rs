@@ -317,15 +317,24 @@ impl Postgres {
 
     /// Releases the claims of `holder`, or of everyone.
     pub(crate) async fn release_claims(&self, holder: Option<&str>) -> Result<u64, StoreError> {
+        let q = StoreError::query("release claims");
+        let mut tx = self.pool.begin().await.map_err(q)?;
         let done = sqlx::query(
             "UPDATE work SET claimed_by = NULL, claim_token = NULL, claimed_seq = NULL,
                  lease_until = NULL, evaluate_pr_again = FALSE
              WHERE claimed_by IS NOT NULL AND ($1::TEXT IS NULL OR claimed_by = $1)",
         )
         .bind(holder)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
-        .map_err(StoreError::query("release claims"))?;
+        .map_err(q)?;
+        if holder.is_none() {
+            sqlx::query("DELETE FROM leases")
+                .execute(&mut *tx)
+                .await
+                .map_err(q)?;
+        }
+        tx.commit().await.map_err(q)?;
         Ok(done.rows_affected())
     }
 

@@ -156,6 +156,26 @@ impl ServerProcess {
         let _ = self.child.wait();
     }
 
+    /// SIGSTOP: the process freezes where it is (a stalled VM, a long pause), holding whatever
+    /// it held, until [`ServerProcess::resume`].
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`ServerProcess::pause`].
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let ok = Command::new("kill")
+            .arg(which)
+            .arg(self.child.id().to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {which} {}", self.child.id());
+    }
+
     /// SIGKILL: no chance to finish anything.
     pub fn kill9(mut self) {
         let _ = self.child.kill();
@@ -172,6 +192,14 @@ impl ServerProcess {
             req = req.header(k, v);
         }
         req.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+    }
+
+    /// What `/metrics` answers now (empty when it does not answer).
+    pub async fn metrics(&self) -> String {
+        match reqwest::get(format!("{}/metrics", self.url)).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 }
 

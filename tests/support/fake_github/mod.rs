@@ -75,6 +75,8 @@ pub struct FakeGitHub {
     state: Arc<Mutex<State>>,
     url: String,
     _server: Arc<ServerTask>,
+    /// The listeners [`FakeGitHub::open_door`] added.
+    doors: Arc<Mutex<Vec<ServerTask>>>,
 }
 
 impl FakeGitHub {
@@ -97,12 +99,35 @@ impl FakeGitHub {
             Templates::load(),
             clock::now(),
         )));
-        let task = tokio::spawn(server::serve(listener, state.clone()));
+        let task = tokio::spawn(server::serve(listener, state.clone(), url.as_str().into()));
         FakeGitHub {
             state,
             url,
             _server: Arc::new(ServerTask(task)),
+            doors: Arc::default(),
         }
+    }
+
+    /// Another address for this same fake (same world, same records): a new listener on
+    /// `127.0.0.1:0`, returned as a base URL like [`FakeGitHub::url`]. Each request records the
+    /// door it came in through ([`RecordedRequest::door`]), so two clients given two doors —
+    /// two replicas of the App — can be told apart, whatever connections they open. URLs in
+    /// answers (links, `url` fields) still name the first door.
+    pub async fn open_door(&self) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("local address"));
+        let task = tokio::spawn(server::serve(
+            listener,
+            self.state.clone(),
+            url.as_str().into(),
+        ));
+        self.doors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(ServerTask(task));
+        url
     }
 
     /// The API base URL, `http://127.0.0.1:PORT` (no trailing slash), to configure the App with.
@@ -650,6 +675,15 @@ impl FakeGitHub {
     /// Delays every response by `d` (after the request took effect).
     pub fn set_latency(&self, d: Duration) {
         self.with(|st| st.latency = d);
+    }
+
+    /// Delays every response to requests that come in through `door` (a URL
+    /// [`FakeGitHub::open_door`] gave, or [`FakeGitHub::url`]) by `d` more than
+    /// [`FakeGitHub::set_latency`] does: GitHub slow for one client only.
+    pub fn set_door_latency(&self, door: &str, d: Duration) {
+        self.with(|st| {
+            st.door_latency.insert(door.to_string(), d);
+        });
     }
 
     /// Queues a fault; faults apply in the order queued, each to its next `times` matches.

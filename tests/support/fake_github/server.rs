@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
@@ -184,8 +184,9 @@ impl AsyncWrite for ResettableStream {
     }
 }
 
-/// Accepts connections until the task is aborted (when the last `FakeGitHub` handle drops).
-pub(super) async fn serve(listener: TcpListener, state: Shared) {
+/// Accepts connections until the task is aborted (when the last `FakeGitHub` handle drops),
+/// recording `door` (the base URL clients were given for this listener) on each request.
+pub(super) async fn serve(listener: TcpListener, state: Shared, door: Arc<str>) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -197,13 +198,15 @@ pub(super) async fn serve(listener: TcpListener, state: Shared) {
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let door = door.clone();
         tokio::spawn(async move {
             let reset = Arc::new(AtomicBool::new(false));
             let io = TokioIo::new(ResettableStream {
                 inner: stream,
                 reset: reset.clone(),
             });
-            let service = service_fn(move |req| handle(state.clone(), reset.clone(), req));
+            let service =
+                service_fn(move |req| handle(state.clone(), reset.clone(), door.clone(), req));
             // Errors here are client disconnects and injected resets; nothing to report.
             let _ = http1::Builder::new().serve_connection(io, service).await;
         });
@@ -238,6 +241,23 @@ impl Drop for InFlight {
         let mut st = lock(&self.state);
         if let Some(n) = st.inflight.get_mut(&self.installation) {
             *n = n.saturating_sub(1);
+        }
+    }
+}
+
+/// Marks the request `seq` finished when dropped: when its answer leaves, or when hyper
+/// drops the handler because the client went away or the connection was reset.
+struct Finish {
+    state: Shared,
+    seq: u64,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        let mut st = lock(&self.state);
+        if let Some(r) = st.requests.iter_mut().rev().find(|r| r.seq == self.seq) {
+            r.finished = Some(now);
         }
     }
 }
@@ -303,8 +323,19 @@ async fn read_request(req: Request<Incoming>) -> ParsedRequest {
 async fn handle(
     state: Shared,
     reset: Arc<AtomicBool>,
+    door: Arc<str>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ConnectionReset> {
+    let started = Instant::now();
+    let seq = {
+        let mut st = lock(&state);
+        st.next_request += 1;
+        st.next_request
+    };
+    let _finish = Finish {
+        state: state.clone(),
+        seq,
+    };
     let req = read_request(req).await;
     let now = clock::now();
     let path_and_query = if req.query.is_empty() {
@@ -332,6 +363,10 @@ async fn handle(
             fault,
             body: body_json.clone(),
             headers: req.headers.clone(),
+            door: door.to_string(),
+            seq,
+            started,
+            finished: None,
         }
     };
 
@@ -347,10 +382,11 @@ async fn handle(
                 .map(|inst| (&inst.quota, inst.id));
             faults::action(kind, quota, now)
         });
+        let latency = st.latency + st.door_latency.get(&*door).copied().unwrap_or_default();
         (
             fault,
             action,
-            st.latency,
+            latency,
             hint,
             in_flight,
             st.requests.len() as u64,

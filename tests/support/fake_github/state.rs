@@ -4,7 +4,7 @@
 //! exactly what the App did.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::Method;
 use jsonwebtoken::DecodingKey;
@@ -47,6 +47,16 @@ pub struct RecordedRequest {
     pub body: Option<Value>,
     /// Every request header as sent (names in lower case), repeated ones once per line.
     pub headers: Vec<(String, String)>,
+    /// The base URL the request came in through: [`super::FakeGitHub::url`], or one that
+    /// [`super::FakeGitHub::open_door`] gave. Clients given different doors can be told apart.
+    pub door: String,
+    /// Unique per request, in order of arrival.
+    pub seq: u64,
+    /// When the fake began handling the request (before its body was read).
+    pub started: Instant,
+    /// When the answer left (after any latency or delay), or the connection was dropped or
+    /// reset; `None` while the request is still being answered.
+    pub finished: Option<Instant>,
 }
 
 impl RecordedRequest {
@@ -302,6 +312,10 @@ pub(super) struct State {
     pub requests: Vec<RecordedRequest>,
     pub faults: Vec<Fault>,
     pub latency: Duration,
+    /// Extra latency for requests that come in through one door (by its URL).
+    pub door_latency: HashMap<String, Duration>,
+    /// The `seq` of the next request.
+    pub next_request: u64,
     /// Every App JWT is refused, as GitHub refuses a wrong App ID or private key.
     pub refuse_app_credentials: bool,
     pub inflight: HashMap<u64, usize>,
@@ -335,6 +349,8 @@ impl State {
             requests: Vec::new(),
             faults: Vec::new(),
             latency: Duration::ZERO,
+            door_latency: HashMap::new(),
+            next_request: 0,
             refuse_app_credentials: false,
             inflight: HashMap::new(),
             max_inflight: HashMap::new(),
