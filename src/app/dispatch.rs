@@ -25,6 +25,8 @@ pub struct Turn {
     pub claim: Claim,
     lost: AtomicBool,
     pub id: String,
+    /// The commit lease an evaluation of this turn holds now, renewed with the claim.
+    pub(super) commit: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Turn {
@@ -35,6 +37,7 @@ impl Turn {
             claim,
             lost: AtomicBool::new(false),
             id,
+            commit: Arc::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! PR whose head that commit is; judge each ([`super::facts`]); decide the commit's run
 //! ([`super::aggregate`]); check that no PR moved meanwhile; write; remember.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::Instrument;
@@ -36,15 +37,17 @@ enum Pass {
 /// How often an evaluation waiting for a commit held elsewhere tries again.
 const COMMIT_WAIT: Duration = Duration::from_millis(100);
 
-/// A commit held for one evaluation; given back when dropped.
+/// A commit held for one evaluation (renewed with the turn's claim); given back when dropped.
 struct CommitLease {
     store: Store,
     name: String,
     holder: String,
+    held: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Drop for CommitLease {
     fn drop(&mut self) {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let (store, name, holder) = (
             self.store.clone(),
             std::mem::take(&mut self.name),
@@ -357,10 +360,12 @@ impl App {
                 .await
                 .map_err(|e| JobError::Store(e.to_string()))?;
             if taken {
+                *turn.commit.lock().unwrap_or_else(|p| p.into_inner()) = Some(name.clone());
                 return Ok(CommitLease {
                     store,
                     name,
                     holder: turn.id.clone(),
+                    held: turn.commit.clone(),
                 });
             }
             if Instant::now() >= deadline {

@@ -43,7 +43,12 @@ impl Postgres {
         url: &str,
     ) -> Result<Postgres, StoreError> {
         let shown = redact(url);
-        let options = options.application_name("reviewgate");
+        // A replica frozen (or cut off) in the middle of a transaction must not hold its row
+        // locks for ever: the server ends such a session after a few seconds, and every
+        // operation here is one short transaction.
+        let options = options
+            .application_name("reviewgate")
+            .options([("idle_in_transaction_session_timeout", "10s")]);
         let probe = probe(&options)
             .await
             .map_err(|detail| StoreError::Unreachable {
