@@ -50,6 +50,8 @@ pub struct Metrics {
     claims_lost: AtomicI64,
     stale_results: AtomicI64,
     unverified_body_bytes: AtomicI64,
+    unapproved_merges: Mutex<BTreeMap<String, u64>>,
+    unreviewed_pushes: Mutex<BTreeMap<String, u64>>,
 }
 
 /// GitHub event names are a fixed set; anything else (only possible from a sender who
@@ -61,6 +63,14 @@ fn event_label(event: &str) -> String {
     } else {
         "other".to_string()
     }
+}
+
+/// A label value escaped as the text format requires (`\\`, `"` and newlines).
+fn label_value(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -207,6 +217,16 @@ impl Metrics {
             .store(bytes as i64, Ordering::Relaxed);
     }
 
+    /// A merge recorded with `gate_passed` false, into `repository` (`owner/repo`).
+    pub fn unapproved_merge(&self, repository: &str) {
+        bump(&self.unapproved_merges, repository.to_string());
+    }
+
+    /// An unreviewed push recorded, to `repository` (`owner/repo`).
+    pub fn unreviewed_push(&self, repository: &str) {
+        bump(&self.unreviewed_pushes, repository.to_string());
+    }
+
     /// Count of evaluations with a given outcome (used by tests and the soak harness).
     pub fn evaluations_of(&self, verdict: &str) -> u64 {
         self.evaluations
@@ -287,6 +307,22 @@ impl Metrics {
             "Cache lookups by cache and result.",
             &self.cache,
             |(cache, result)| format!("cache=\"{cache}\",result=\"{result}\""),
+        );
+        family(
+            &mut out,
+            "reviewgate_unapproved_merges_total",
+            "counter",
+            "Merges into a branch with a policy whose gate had not passed, by repository.",
+            &self.unapproved_merges,
+            |repository| format!("repository=\"{}\"", label_value(repository)),
+        );
+        family(
+            &mut out,
+            "reviewgate_unreviewed_pushes_total",
+            "counter",
+            "Pushes of commits that belong to no merged pull request, by repository.",
+            &self.unreviewed_pushes,
+            |repository| format!("repository=\"{}\"", label_value(repository)),
         );
         family(
             &mut out,

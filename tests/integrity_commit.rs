@@ -403,10 +403,13 @@ async fn a_summary_over_the_byte_limit_is_cut_on_a_character_boundary_and_writte
     let text = summary(&run);
     assert!(text.len() <= 65_535, "{} bytes", text.len());
     assert!(text.len() > 60_000, "kept what fits: {} bytes", text.len());
+    // The explanation is cut; the decision record's line still ends the summary.
+    let (explanation, record) = text.rsplit_once("\n\n").expect("a last paragraph");
     assert!(
-        text.ends_with("for the whole explanation)"),
+        explanation.ends_with("for the whole explanation)"),
         "says it was cut"
     );
+    assert!(record.starts_with("Decision record "), "{record}");
 }
 
 #[tokio::test]

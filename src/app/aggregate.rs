@@ -8,11 +8,15 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use super::Outcome;
 use super::check_output::{cap, one_line};
+use crate::evaluate::Verdict;
 use crate::github::GitHubError;
-use crate::github::checks::{CheckOutput, state_id};
+use crate::github::checks::CheckOutput;
+use crate::github::policy_source::PolicyFile;
+use crate::snapshot::Snapshot;
 
 /// What one open pull request on the commit amounts to.
 #[derive(Debug, Clone)]
@@ -26,6 +30,17 @@ pub struct PrResult {
     pub error: Option<GitHubError>,
     /// The organisations (lower case) whose teams the verdict named.
     pub team_orgs: BTreeSet<String>,
+    /// What the result was reached from, for its decision record.
+    pub evidence: Evidence,
+}
+
+/// What a PR's result was reached from, kept for its decision record.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// The policy file read from the base: its blob SHA and what was read, when one was.
+    pub policy: Option<(String, Arc<PolicyFile>)>,
+    /// The facts and the verdict, when the PR was evaluated.
+    pub judged: Option<(Snapshot, Verdict)>,
 }
 
 /// What to write on the commit.
@@ -142,23 +157,8 @@ fn several(all: &[PrResult], gated: &[&PrResult]) -> CheckOutput {
         summary: cap(summary),
         policy_sha: None,
         pr_updated_at: None,
-        external: several_state(gated),
+        external: None,
     }
-}
-
-/// `#N policy:…;updated:…|#M …`: what each PR's verdict was reached under, so the sweep can
-/// tell a run that is current for every PR. Empty when any PR's result should be recomputed.
-fn several_state(gated: &[&PrResult]) -> Option<String> {
-    let mut parts = Vec::new();
-    for r in gated {
-        let sha = r.output.policy_sha.as_deref()?;
-        parts.push(format!(
-            "#{} {}",
-            r.number,
-            state_id(sha, r.output.pr_updated_at.as_deref())
-        ));
-    }
-    Some(parts.join("|"))
 }
 
 fn nothing_to_judge() -> CheckOutput {
@@ -191,6 +191,7 @@ mod tests {
             outcome,
             error: None,
             team_orgs: BTreeSet::new(),
+            evidence: Evidence::default(),
         }
     }
 
@@ -221,10 +222,6 @@ mod tests {
             WhenNoPolicy::Fail,
         ));
         assert_eq!(both.conclusion, "success");
-        assert_eq!(
-            both.external_id(),
-            "#1 policy:blob1;updated:2026-12-01T00:00:00Z|#3 policy:blob3;updated:2026-12-01T00:00:00Z"
-        );
     }
 
     #[test]
@@ -254,9 +251,5 @@ mod tests {
                 .starts_with("Pull request #7 into `main`: ⛔ verdict of #7")
         );
         assert_eq!(out.title, "verdict of #7");
-        assert_eq!(
-            out.external_id(),
-            "policy:blob7;updated:2026-12-01T00:00:00Z"
-        );
     }
 }

@@ -17,6 +17,10 @@ use crate::store::Store;
 const WATCH_EVERY: Duration = Duration::from_secs(2);
 /// How often what is kept only for a while is deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often audit records past their retention are pruned (by one replica).
+const AUDIT_PRUNE_EVERY: Duration = Duration::from_secs(86_400);
+/// The named lease of the replica that prunes audit records today.
+const AUDIT_PRUNE_LEASE: &str = "audit-prune";
 
 /// See the module documentation.
 #[derive(Default)]
@@ -70,10 +74,22 @@ impl StoreSlot {
 /// Connects to the store (retrying until it can), applies migrations, and then keeps
 /// watching it: health, pending work, pruning. With SQLite, the one process that owns the
 /// file releases the claims a previous process left. Runs until the process ends.
-pub async fn keep_connected(slot: Arc<StoreSlot>, url: SecretString, metrics: Arc<Metrics>) {
+pub async fn keep_connected(
+    slot: Arc<StoreSlot>,
+    url: SecretString,
+    metrics: Arc<Metrics>,
+    audit_retention: Duration,
+) {
     let store = connect(&url, &metrics).await;
     let _ = slot.store.set(store.clone());
     slot.set_health(true, &metrics);
+    let holder = format!(
+        "audit-pruner/{}/{:x}",
+        std::process::id(),
+        crate::store::now_ms()
+    );
+    prune_audit(&store, &holder, audit_retention).await;
+    let mut audit_pruned = Instant::now();
     let mut pruned = Instant::now() - PRUNE_EVERY + Duration::from_secs(60);
     loop {
         tokio::time::sleep(WATCH_EVERY).await;
@@ -101,6 +117,10 @@ pub async fn keep_connected(slot: Arc<StoreSlot>, url: SecretString, metrics: Ar
             }
             Err(e) => tracing::warn!(error = %e, "could not count pending work"),
         }
+        if slot.healthy() && audit_pruned.elapsed() >= AUDIT_PRUNE_EVERY {
+            audit_pruned = Instant::now();
+            prune_audit(&store, &holder, audit_retention).await;
+        }
         if slot.healthy() && pruned.elapsed() >= PRUNE_EVERY {
             pruned = Instant::now();
             match store.prune().await {
@@ -108,6 +128,40 @@ pub async fn keep_connected(slot: Arc<StoreSlot>, url: SecretString, metrics: Ar
                 Err(e) => tracing::warn!(error = %e, "pruning the store failed"),
             }
         }
+    }
+}
+
+/// Removes audit records older than `retention` (by when they were written), leaving each
+/// pruned chain a checkpoint. One replica a day does it: the one that takes the named lease,
+/// held until the next day's turn.
+async fn prune_audit(store: &Store, holder: &str, retention: Duration) {
+    match store
+        .try_lease(
+            AUDIT_PRUNE_LEASE,
+            holder,
+            AUDIT_PRUNE_EVERY - Duration::from_secs(600),
+        )
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not take the audit pruning lease; trying tomorrow");
+            return;
+        }
+    }
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    let before = crate::store::now_ms().saturating_sub(retention_ms);
+    match store.prune_records(before).await {
+        Ok(p) if p.records > 0 => tracing::info!(
+            chains = p.chains,
+            records = p.records,
+            policies = p.policies,
+            retention_days = retention.as_secs() / 86_400,
+            "pruned audit records past their retention; each pruned chain got a checkpoint"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "pruning audit records failed; trying tomorrow"),
     }
 }
 

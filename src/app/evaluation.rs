@@ -131,8 +131,13 @@ impl App {
         };
         if let Some(sha) = last_sha {
             let output = check_output::moving(MAX_MOVES);
-            self.write(&Writer { turn, pr: pr_ref }, &sha, &output)
-                .await?;
+            let w = Writer {
+                turn,
+                pr: pr_ref,
+                base: None,
+                merge_group: merge_group_sha.is_some(),
+            };
+            self.write(&w, &sha, &output, &[]).await?;
         }
         Err(JobError::GitHub(error))
     }
@@ -146,7 +151,12 @@ impl App {
         sha_hint: Option<&str>,
     ) -> Result<Pass, JobError> {
         let (inst, repo) = (pr_ref.installation, &pr_ref.repo);
-        let w = Writer { turn, pr: pr_ref };
+        let mut w = Writer {
+            turn,
+            pr: pr_ref,
+            base: None,
+            merge_group: merge_group_sha.is_some(),
+        };
         let (pr, read_at) = match pulls::pull_request(&self.github, inst, repo, pr_ref.number).await
         {
             Ok(read) => read,
@@ -165,6 +175,7 @@ impl App {
             }
         };
         let report_sha = merge_group_sha.unwrap_or(&pr.head.sha).to_string();
+        w.base = Some(pr.base.ref_name.clone());
         tracing::Span::current().record("head_sha", report_sha.as_str());
         if pr.state != "open" {
             return self.closed(&w, &pr, merge_group_sha).await.map(Pass::Done);
@@ -181,7 +192,7 @@ impl App {
                 Ok(Ok(prs)) => prs,
                 Ok(Err(many)) => {
                     let output = check_output::too_many_prs(many, MAX_PRS_PER_COMMIT);
-                    self.write(&w, &report_sha, &output).await?;
+                    self.write(&w, &report_sha, &output, &[]).await?;
                     return Ok(Pass::Done(Outcome::NotApproved));
                 }
                 Err(e) => {
@@ -210,11 +221,12 @@ impl App {
             // that would not pass is replaced by a failure that says the PR is changing.
             if !matches!(&decision, Write::Run(o) if o.conclusion == "success") {
                 let output = check_output::moving(0);
-                self.write(&w, &report_sha, &output).await?;
+                self.write(&w, &report_sha, &output, &[]).await?;
             }
             return Ok(Pass::Moved { sha: report_sha });
         }
-        self.write_decision(&w, &report_sha, decision).await?;
+        self.write_decision(&w, &report_sha, decision, &results)
+            .await?;
         if merge_group_sha.is_none() {
             self.remember(&prs, &results).await;
         }
@@ -293,7 +305,7 @@ impl App {
         self.forget_pr(w.pr).await;
         if let Some(sha) = merge_group_sha {
             let output = check_output::closed_pr(pr.number);
-            self.write(w, sha, &output).await?;
+            self.write(w, sha, &output, &[]).await?;
             return Ok(Outcome::NotApproved);
         }
         tracing::info!(state = %pr.state, "pull request is not open; leaving it alone");

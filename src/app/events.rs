@@ -6,6 +6,7 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use super::audit_event::{AuditEvent, audit_event};
 use super::jobs::{Job, PrRef};
 use crate::github::RepoName;
 
@@ -48,6 +49,13 @@ pub enum Action {
     ForgetPolicy {
         repo: RepoName,
         branch: String,
+    },
+    /// A merge or a push to keep in the repository's audit trail.
+    Audit {
+        installation: u64,
+        repo_id: u64,
+        repo: RepoName,
+        event: AuditEvent,
     },
 }
 
@@ -382,6 +390,19 @@ pub fn actions(
             }
         }
         _ => {}
+    }
+    if let (Some(event), Some(installation), Some(repo_id), Some(repo)) = (
+        audit_event(event, action, body),
+        installation,
+        repo_id,
+        repo,
+    ) {
+        out.push(Action::Audit {
+            installation,
+            repo_id,
+            repo,
+            event,
+        });
     }
     Ok(out)
 }

@@ -4,11 +4,10 @@
 //! that says which, never in a guess.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
-use super::aggregate::PrResult;
+use super::aggregate::{Evidence, PrResult};
 use super::check_output;
 use super::jobs::PrRef;
 use super::{App, JobError, Outcome};
@@ -39,6 +38,7 @@ impl App {
             outcome,
             error,
             team_orgs: BTreeSet::new(),
+            evidence: Evidence::default(),
         };
         let failed = |what: &str, e: GitHubError| {
             result(
@@ -62,34 +62,44 @@ impl App {
                 &self.policy_path
             ),
         );
-        let (policy, policy_sha) = match lookup {
+        let (file, policy_sha) = match lookup {
             Ok(PolicyLookup::Missing) => {
                 let mut output = check_output::no_policy(&self.policy_path, &pr.base.ref_name);
                 output.pr_updated_at = current_updated_at(pr, read_at);
                 return Ok(result(output, Outcome::NoPolicy, None));
             }
-            Ok(PolicyLookup::Found { policy, blob_sha }) => (policy, blob_sha),
+            Ok(PolicyLookup::Found { file, blob_sha }) => (file, blob_sha),
             Err(e) => return Ok(failed("the review policy", e)),
         };
-        let policy = match usable(&policy, repo, &self.policy_path) {
+        let with_policy = |r: PrResult| PrResult {
+            evidence: Evidence {
+                policy: Some((policy_sha.clone(), file.clone())),
+                judged: None,
+            },
+            ..r
+        };
+        let policy = match usable(&file.policy, repo, &self.policy_path) {
             Ok(p) => p,
             Err(errors) => {
                 let mut output = check_output::invalid_policy(&errors, &pr.base.ref_name);
-                output.policy_sha = Some(policy_sha);
-                return Ok(result(output, Outcome::InvalidPolicy, None));
+                output.policy_sha = Some(policy_sha.clone());
+                return Ok(with_policy(result(output, Outcome::InvalidPolicy, None)));
             }
         };
         let contents = match contents {
             Ok(c) => c,
-            Err(e) => return Ok(failed("the pull request's files, reviews or commits", e)),
+            Err(e) => {
+                let what = "the pull request's files, reviews or commits";
+                return Ok(with_policy(failed(what, e)));
+            }
         };
         let team_members = match self.team_members(inst, policy).await {
             Ok(t) => t,
-            Err((what, e)) => return Ok(failed(&what, e)),
+            Err((what, e)) => return Ok(with_policy(failed(&what, e))),
         };
         let permissions = match self.reviewer_permissions(inst, repo, pr, &contents).await {
             Ok(p) => p,
-            Err((what, e)) => return Ok(failed(&what, e)),
+            Err((what, e)) => return Ok(with_policy(failed(&what, e))),
         };
         let pushers = self.pushers(pr_ref).await?;
         let listed_commits = contents.commits.len() as u64;
@@ -107,21 +117,22 @@ impl App {
         };
         let verdict = evaluate(policy, &snapshot, &self.policy_path);
         let mut output = verdict_output(policy, &verdict, pr.commits, listed_commits);
-        output.policy_sha = Some(policy_sha);
+        output.policy_sha = Some(policy_sha.clone());
         output.pr_updated_at = current_updated_at(pr, read_at);
         let outcome = if output.conclusion == "success" {
             Outcome::Approved
         } else {
             Outcome::NotApproved
         };
-        Ok(PrResult {
-            team_orgs: policy
-                .teams()
-                .iter()
-                .map(|t| t.org.to_ascii_lowercase())
-                .collect(),
-            ..result(output, outcome, None)
-        })
+        let team_orgs = policy
+            .teams()
+            .iter()
+            .map(|t| t.org.to_ascii_lowercase())
+            .collect();
+        let mut judged = with_policy(result(output, outcome, None));
+        judged.team_orgs = team_orgs;
+        judged.evidence.judged = Some((snapshot, verdict));
+        Ok(judged)
     }
 
     /// Who pushed to the PR, from the store (only webhooks say): a store that cannot be read
@@ -223,11 +234,11 @@ fn author(pr: &PullRequest) -> String {
 /// The compiled policy, unless it is invalid or names teams the repository's installation
 /// must not read (another organisation's).
 fn usable<'p>(
-    policy: &'p Arc<Result<Policy, PolicyErrors>>,
+    policy: &'p Result<Policy, PolicyErrors>,
     repo: &RepoName,
     policy_path: &str,
 ) -> Result<&'p Policy, PolicyErrors> {
-    let policy = policy.as_ref().as_ref().map_err(Clone::clone)?;
+    let policy = policy.as_ref().map_err(Clone::clone)?;
     let foreign = policy.foreign_teams(&repo.owner);
     if foreign.is_empty() {
         Ok(policy)

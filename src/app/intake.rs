@@ -9,7 +9,7 @@ use super::batcher::IntakeError;
 use super::events::Action;
 use super::jobs::{Job, PrRef};
 use crate::github::RepoName;
-use crate::store::{Accepted, Delivery, Fact};
+use crate::store::{Accepted, Delivery, Fact, Subject};
 
 /// What became of a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,14 @@ impl App {
             return Ok(Taken::Nothing);
         }
         let jobs = delivery.work.len();
-        if jobs > 0 && self.store.pending() >= self.settings.queue_capacity as u64 {
+        // Capacity bounds evaluations; an audit event is never refused for it (a merge
+        // refused here could be lost from the trail if GitHub's redelivery is not asked for).
+        let evaluations = delivery
+            .work
+            .iter()
+            .filter(|w| w.subject != Subject::Audit)
+            .count();
+        if evaluations > 0 && self.store.pending() >= self.settings.queue_capacity as u64 {
             return Ok(Taken::Full);
         }
         match self.intake.accept(delivery).await? {
@@ -74,6 +81,23 @@ impl App {
                 repo_id: pr.repo_id,
                 pr: pr.number,
             }),
+            Action::Audit {
+                installation,
+                repo_id,
+                repo,
+                event,
+            } => {
+                let body = serde_json::to_string(&event).map_err(|e| {
+                    IntakeError::Invalid(format!("audit event cannot be encoded: {e}"))
+                })?;
+                delivery.facts.push(Fact::AuditEvent { repo_id, body });
+                let job = Job::Audit {
+                    installation,
+                    repo_id,
+                    repo,
+                };
+                delivery.work.push(job.work_item(Duration::ZERO));
+            }
             Action::ReevaluateOrg { org } => {
                 let Some(store) = self.store.ready() else {
                     return Err(IntakeError::Unavailable);

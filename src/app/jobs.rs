@@ -38,6 +38,12 @@ pub enum Job {
         repo_id: u64,
         repo: RepoName,
     },
+    /// Record the merges and pushes waiting in the repository's audit inbox.
+    Audit {
+        installation: u64,
+        repo_id: u64,
+        repo: RepoName,
+    },
 }
 
 impl Job {
@@ -81,6 +87,11 @@ impl Job {
                 repo_id,
                 repo,
             } => (*installation, *repo_id, repo, Subject::Repo, None),
+            Job::Audit {
+                installation,
+                repo_id,
+                repo,
+            } => (*installation, *repo_id, repo, Subject::Audit, None),
         };
         WorkItem {
             repo_id,
@@ -125,6 +136,11 @@ impl Job {
                 branch: branch.clone(),
             }],
             Target::Repo => vec![Job::RepoChanged {
+                installation,
+                repo_id,
+                repo,
+            }],
+            Target::Audit => vec![Job::Audit {
                 installation,
                 repo_id,
                 repo,

@@ -9,6 +9,8 @@
 //! the check idempotently, and the store decides who evaluates what, and whose write is newest.
 
 pub mod aggregate;
+pub mod audit_event;
+mod audit_trail;
 pub mod batcher;
 pub mod check_output;
 mod dispatch;
@@ -20,6 +22,7 @@ mod fanout;
 pub mod intake;
 pub mod jobs;
 pub mod reconcile;
+mod record;
 mod write;
 
 use std::sync::Arc;
@@ -189,6 +192,11 @@ impl App {
                 self.reevaluate_open(*installation, *repo_id, repo, None)
                     .await
             }
+            Job::Audit {
+                installation,
+                repo_id,
+                repo,
+            } => self.record_audit(turn, *installation, *repo_id, repo).await,
         }
     }
 

@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use super::jobs::{Job, PrRef};
-use super::{App, WhenNoPolicy, check_output};
+use super::{App, WhenNoPolicy};
 use crate::github::checks;
 use crate::github::client::Auth;
 use crate::github::policy_source::{self, PolicyLookup};
@@ -38,6 +38,14 @@ pub struct Sweep {
     pub queued: usize,
     /// Installations where the sweep stopped early to stay within its share of the quota.
     pub stopped_for_quota: usize,
+}
+
+/// What a PR's current run must have been decided under.
+struct Expected {
+    /// The base's policy blob (lower case); `None` when the base has none.
+    blob_sha: Option<String>,
+    /// The PR's `updated_at` now.
+    updated_at: Option<String>,
 }
 
 /// The repository a sweep is looking at.
@@ -174,6 +182,51 @@ impl App {
         Ok(())
     }
 
+    /// Whether the run whose decision record is `id` is current for PR `number`: it stands for
+    /// exactly the gated open PRs sharing the head (`sharing`), and the PR's decision was
+    /// reached under the policy blob and the `updated_at` the PR has now. A record the store
+    /// cannot give (pruned, or the store is down) means "not current": judge it again.
+    async fn run_is_current(
+        &self,
+        id: &str,
+        number: u64,
+        expected: &Expected,
+        sharing: &BTreeSet<u64>,
+    ) -> bool {
+        let Some(record) = self.decision(id).await else {
+            return false;
+        };
+        let covered: BTreeSet<u64> = record
+            .pr
+            .into_iter()
+            .chain(record.other_prs.iter().map(|o| o.pr))
+            .collect();
+        if &covered != sharing {
+            return false;
+        }
+        let own = if record.pr == Some(number) {
+            Some(record)
+        } else {
+            match record.other_prs.iter().find(|o| o.pr == number) {
+                Some(other) => self.decision(&other.decision_id).await,
+                None => None,
+            }
+        };
+        own.is_some_and(|d| {
+            d.policy_blob_sha == expected.blob_sha
+                && d.pr_updated_at.is_some()
+                && d.pr_updated_at == expected.updated_at
+        })
+    }
+
+    async fn decision(&self, id: &str) -> Option<crate::audit::DecisionRecord> {
+        let store = self.store.ready()?;
+        match self.timed("record", store.record(id)).await {
+            Ok(Some(crate::audit::Record::Decision(d))) => Some(*d),
+            _ => None,
+        }
+    }
+
     /// Adds to `jobs` the PRs of one repository whose run is missing or out of date. Returns
     /// false when the budget ran out.
     async fn reconcile_repository(
@@ -196,7 +249,7 @@ impl App {
         // What each gated PR's run should record, and which gated PRs share each head: a run
         // is current only if it stands for exactly those (a PR opened or closed with another's
         // head, webhook lost, changes what the commit's run must say).
-        let mut judged: Vec<(PullRequest, Option<String>)> = Vec::new();
+        let mut judged: Vec<(PullRequest, Option<Expected>)> = Vec::new();
         for pr in open {
             sweep.pull_requests += 1;
             let lookup = policy_source::load(
@@ -218,13 +271,14 @@ impl App {
                 Ok(PolicyLookup::Missing) if self.when_no_policy == WhenNoPolicy::Skip => {
                     continue;
                 }
-                Ok(PolicyLookup::Missing) => Some(checks::state_id(
-                    check_output::NO_POLICY,
-                    pr.updated_at.as_deref(),
-                )),
-                Ok(PolicyLookup::Found { blob_sha, .. }) => {
-                    Some(checks::state_id(&blob_sha, pr.updated_at.as_deref()))
-                }
+                Ok(PolicyLookup::Missing) => Some(Expected {
+                    blob_sha: None,
+                    updated_at: pr.updated_at.clone(),
+                }),
+                Ok(PolicyLookup::Found { blob_sha, .. }) => Some(Expected {
+                    blob_sha: Some(blob_sha.to_ascii_lowercase()),
+                    updated_at: pr.updated_at.clone(),
+                }),
             };
             judged.push((pr, expected));
         }
@@ -249,19 +303,16 @@ impl App {
                 return Ok(false);
             }
             let sharing = heads.get(&pr.head.sha.to_ascii_lowercase());
-            let current = run.as_ref().is_some_and(|run| {
-                run.status == "completed"
-                    && run.external_id.as_deref().is_some_and(|id| {
-                        expected
-                            .as_deref()
-                            .is_some_and(|expected| checks::state_matches(id, pr.number, expected))
-                            && sharing
-                                == Some(
-                                    &checks::covered_prs(id)
-                                        .unwrap_or_else(|| BTreeSet::from([pr.number])),
-                                )
-                    })
-            });
+            let record = run
+                .as_ref()
+                .filter(|run| run.status == "completed")
+                .and_then(|run| run.external_id.as_deref());
+            let current = match (record, &expected, sharing) {
+                (Some(id), Some(expected), Some(sharing)) => {
+                    self.run_is_current(id, pr.number, expected, sharing).await
+                }
+                _ => false,
+            };
             if !current {
                 if !budget.spend(EVALUATION_COST) {
                     return Ok(false);

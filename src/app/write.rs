@@ -9,7 +9,7 @@
 //! covering later events may have been made for the PR. So a slow replica never overwrites a
 //! newer verdict with an older one.
 
-use super::aggregate::Write;
+use super::aggregate::{PrResult, Write};
 use super::check_output;
 use super::jobs::PrRef;
 use super::{App, JobError, Turn};
@@ -17,21 +17,29 @@ use crate::github::GitHubError;
 use crate::github::checks::{self, CheckOutput, Standing};
 use crate::store::WriteGate;
 
-/// Who writes: the claim the write is made under, and the PR whose events it covers.
+/// Who writes: the claim the write is made under, the PR whose events it covers, its base
+/// (once known) and whether the run is a merge group's.
 pub(super) struct Writer<'a> {
     pub turn: &'a Turn,
     pub pr: &'a PrRef,
+    pub base: Option<String>,
+    pub merge_group: bool,
 }
 
 impl App {
-    /// Writes `output` as our run on `sha`, if the store allows it.
+    /// Writes `output` as our run on `sha`, if the store allows it, after appending the
+    /// decision records of the write (`judged`: the PRs it stands for; see [`super::record`]).
     pub(super) async fn write(
         &self,
         w: &Writer<'_>,
         sha: &str,
         output: &CheckOutput,
+        judged: &[PrResult],
     ) -> Result<(), JobError> {
         self.may_write(w).await?;
+        let mut output = output.clone();
+        self.record_write(w, sha, &mut output, judged).await?;
+        let output = &output;
         let (inst, repo) = (w.pr.installation, &w.pr.repo);
         let written = checks::write(
             &self.github,
@@ -101,10 +109,11 @@ impl App {
         w: &Writer<'_>,
         sha: &str,
         decision: Write,
+        judged: &[PrResult],
     ) -> Result<(), JobError> {
         let (inst, repo) = (w.pr.installation, &w.pr.repo);
         match decision {
-            Write::Run(output) => self.write(w, sha, &output).await,
+            Write::Run(output) => self.write(w, sha, &output, judged).await,
             Write::IfRunExists(output) => {
                 let exists = checks::exists(
                     &self.github,
@@ -117,7 +126,7 @@ impl App {
                 .await;
                 match exists {
                     Ok(false) => Ok(()),
-                    Ok(true) => self.write(w, sha, &output).await,
+                    Ok(true) => self.write(w, sha, &output, judged).await,
                     Err(e) if e.is_not_found() => Ok(()),
                     // Whether a run of ours (perhaps passing) is there is unknown: retry.
                     Err(e) => Err(JobError::PassStands(e, Standing::Unknown)),
@@ -137,7 +146,7 @@ impl App {
         error: GitHubError,
     ) -> JobError {
         let output = check_output::github_error(what, &error);
-        match self.write(w, sha, &output).await {
+        match self.write(w, sha, &output, &[]).await {
             Err(JobError::PassStands(_, standing)) => JobError::PassStands(error, standing),
             Err(e @ (JobError::Lost | JobError::Stale)) => e,
             _ => JobError::GitHub(error),

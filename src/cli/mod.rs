@@ -1,9 +1,11 @@
 //! The `reviewgate` command line: thin wrappers that read files, call the library and map
 //! outcomes to exit codes.
 
+mod audit;
 mod check;
 mod evaluate;
 mod migrate;
+mod replay;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -61,6 +63,79 @@ pub enum Command {
     /// Reads only REVIEWGATE_DATABASE_URL (default sqlite:reviewgate.db) and the logging
     /// settings; exits 2 when the URL is malformed, 1 when the store cannot be reached.
     Migrate,
+    /// Audit evidence from the store: export merges, pushes and decisions; verify the
+    /// records' hash chains. Needs no GitHub settings.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Decide a recorded decision again with this binary's evaluator, from the record's own
+    /// policy text and PR snapshot. Exit 0: same verdict; 1: different (both shown); 2: the
+    /// decision cannot be replayed (unknown id, not a decision record, malformed JSON, no
+    /// verdict recorded, store unreadable).
+    Replay {
+        /// The decision record's id, as in the check run's summary and the export's
+        /// `decision_id`.
+        #[arg(required_unless_present = "record", conflicts_with = "record")]
+        id: Option<String>,
+        /// Read the decision record from this JSON file (a line of `audit export
+        /// --decisions`) instead of the store.
+        #[arg(long, value_name = "FILE.json")]
+        record: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+}
+
+/// Where the records are.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArg {
+    /// The store: sqlite:PATH or postgres://… (default: REVIEWGATE_DATABASE_URL, else
+    /// sqlite:reviewgate.db). A password in it is never printed.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// One row per merge and per unreviewed push (CSV, or JSON lines), in time order; with
+    /// --decisions, the decision records themselves as JSON lines, each readable by `replay
+    /// --record`. Exit 0 (also with no rows: the CSV header alone); 2 for a bad flag (one
+    /// line naming it) or a store that cannot be read.
+    Export {
+        /// Only this repository.
+        #[arg(long, value_name = "OWNER/REPO")]
+        repo: Option<String>,
+        /// From this time on (inclusive): YYYY-MM-DD (midnight UTC) or RFC 3339. Filters on
+        /// merged_at (a push: when it was pushed; a decision: evaluated_at).
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Before this time (exclusive): YYYY-MM-DD (midnight UTC) or RFC 3339.
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        /// csv (RFC 4180, the default) or json (one object per line).
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
+        /// Only merges whose gate had not passed, and every push.
+        #[arg(long)]
+        unapproved_only: bool,
+        /// Export decision records instead of merges and pushes.
+        #[arg(long)]
+        decisions: bool,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Recompute every record's hash and link. Exit 0 when every chain is intact (one summary
+    /// line on stdout); 1 with one line on stderr per broken chain, naming the repository,
+    /// the first record that fails and whether its hash or its link failed; 2 when the store
+    /// cannot be read.
+    Verify {
+        /// Only this repository's chain.
+        #[arg(long, value_name = "OWNER/REPO")]
+        repo: Option<String>,
+        #[command(flatten)]
+        store: StoreArg,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,6 +155,36 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             format,
         } => evaluate::run(&policy, &pr, &policy_path, format, out, err),
         Command::Migrate => migrate::run(out, err),
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    repo,
+                    since,
+                    until,
+                    format,
+                    unapproved_only,
+                    decisions,
+                    store,
+                },
+        } => audit::export(
+            audit::ExportArgs {
+                repo,
+                since,
+                until,
+                format,
+                unapproved_only,
+                decisions,
+                database: store.database,
+            },
+            out,
+            err,
+        ),
+        Command::Audit {
+            command: AuditCommand::Verify { repo, store },
+        } => audit::verify(repo, store.database, out, err),
+        Command::Replay { id, record, store } => {
+            replay::run(id, record.as_deref(), store.database, out, err)
+        }
         Command::Serve => match crate::server::serve_from_env() {
             Ok(()) => EXIT_OK,
             Err(e) => {

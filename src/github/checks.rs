@@ -22,38 +22,23 @@ pub struct CheckOutput {
     pub conclusion: &'static str,
     pub title: String,
     pub summary: String,
-    /// Blob SHA of the policy the verdict was reached under, kept in the run's `external_id`
-    /// so reconciliation can tell a run written under an older policy. `None` for results
-    /// that should be recomputed at the next sweep (errors).
+    /// Blob SHA of the policy the verdict was reached under (recorded in its decision record,
+    /// which reconciliation reads to tell a run written under an older policy). `None` for
+    /// results that should be recomputed at the next sweep (errors).
     pub policy_sha: Option<String>,
-    /// The PR's `updated_at` when it was read for this verdict, also kept in `external_id`,
-    /// so reconciliation can tell a PR that changed since without comparing clocks.
+    /// The PR's `updated_at` when it was read for this verdict, also recorded in the decision
+    /// record, so reconciliation can tell a PR that changed since without comparing clocks.
     pub pr_updated_at: Option<String>,
-    /// The whole `external_id`, when the run stands for several pull requests (see
-    /// [`state_matches`]).
+    /// The `external_id`: the id of the run's decision record, set when it is appended.
     pub external: Option<String>,
 }
 
 impl CheckOutput {
-    /// The run's `external_id`: what the verdict was reached under (see [`state_id`]), or
-    /// empty for results that should be recomputed at the next sweep.
+    /// The run's `external_id`: the id of the decision record the write appended (see
+    /// `App::record_write`), which the sweep reads back to tell a current run; empty before.
     pub fn external_id(&self) -> String {
-        if let Some(external) = &self.external {
-            return external.clone();
-        }
-        match &self.policy_sha {
-            Some(sha) => state_id(sha, self.pr_updated_at.as_deref()),
-            None => String::new(),
-        }
+        self.external.clone().unwrap_or_default()
     }
-}
-
-/// `policy:<blob sha>;updated:<PR updated_at>`: identifies the inputs of a verdict.
-pub fn state_id(policy_sha: &str, pr_updated_at: Option<&str>) -> String {
-    format!(
-        "policy:{policy_sha};updated:{}",
-        pr_updated_at.unwrap_or("")
-    )
 }
 
 /// Whether the run on a commit lets a merge through now, as far as the App knows.
@@ -83,35 +68,8 @@ pub struct WriteError {
     pub standing: Standing,
 }
 
-/// Whether a run's `external_id` says it is current for pull request `number`, whose inputs
-/// are `expected` (a [`state_id`]): either the whole id, or, for a run that stands for several
-/// pull requests, the part `#number <state>`.
-pub fn state_matches(external_id: &str, number: u64, expected: &str) -> bool {
-    if external_id == expected {
-        return true;
-    }
-    let prefix = format!("#{number} ");
-    external_id
-        .split('|')
-        .any(|part| part.strip_prefix(&prefix) == Some(expected))
-}
-
 /// Repository, commit and check name, lower-cased where GitHub ignores case.
 type RunKey = (String, String, String);
-
-/// The pull requests a run that stands for several records (`#N …|#M …`); `None` for a run
-/// of one PR, whose `external_id` does not name it.
-pub fn covered_prs(external_id: &str) -> Option<std::collections::BTreeSet<u64>> {
-    if !external_id.starts_with('#') {
-        return None;
-    }
-    Some(
-        external_id
-            .split('|')
-            .filter_map(|part| part.strip_prefix('#')?.split_once(' ')?.0.parse().ok())
-            .collect(),
-    )
-}
 
 /// Check-run IDs by repository, commit and name, so an update needs no lookup. (Not what
 /// was written: another replica may have written since.)
@@ -321,30 +279,4 @@ fn completion(output: &CheckOutput) -> serde_json::Value {
         "external_id": output.external_id(),
         "output": { "title": output.title, "summary": output.summary },
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn external_ids_say_which_prs_a_run_stands_for() {
-        let one = state_id("blob", Some("2026-12-01T00:00:00Z"));
-        assert!(state_matches(&one, 7, &one));
-        assert_eq!(covered_prs(&one), None);
-        let several = format!("#3 {one}|#7 {}", state_id("other", None));
-        assert!(state_matches(&several, 3, &one));
-        assert!(
-            !state_matches(&several, 7, &one),
-            "#7 was judged under another blob"
-        );
-        assert!(
-            !state_matches(&several, 9, &one),
-            "#9 is not covered at all"
-        );
-        assert_eq!(
-            covered_prs(&several),
-            Some(std::collections::BTreeSet::from([3, 7]))
-        );
-    }
 }

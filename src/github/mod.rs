@@ -6,6 +6,7 @@ pub mod app_auth;
 pub mod checks;
 pub mod client;
 pub mod coalesce;
+pub mod history;
 pub mod permissions;
 pub mod policy_source;
 pub mod pulls;

@@ -20,8 +20,16 @@ pub enum PolicyLookup {
     /// The file, compiled (or the reasons it is invalid).
     Found {
         blob_sha: String,
-        policy: Arc<Result<Policy, PolicyErrors>>,
+        file: Arc<PolicyFile>,
     },
+}
+
+/// A policy file as read: its text (when it could be read as text: decision records keep it)
+/// and what compiling it gave.
+#[derive(Debug)]
+pub struct PolicyFile {
+    pub text: Option<String>,
+    pub policy: Result<Policy, PolicyErrors>,
 }
 
 /// How long a policy read stays fresh before it is revalidated with GitHub. A push that
@@ -32,7 +40,7 @@ pub const POLICY_FRESH_FOR: Duration = Duration::from_secs(5);
 /// compiled policies by blob SHA (the same file is compiled once however many PRs use it).
 pub struct PolicyCache {
     lookups: Coalesced<PolicyLookup>,
-    compiled: Mutex<HashMap<String, Arc<Result<Policy, PolicyErrors>>>>,
+    compiled: Mutex<HashMap<String, Arc<PolicyFile>>>,
 }
 
 impl Default for PolicyCache {
@@ -57,11 +65,7 @@ impl PolicyCache {
 
     /// The compiled policy of a blob, compiling it (off the async worker threads: a policy
     /// at the glob limit takes a few hundred milliseconds) unless it was compiled before.
-    async fn compiled(
-        &self,
-        content: Content,
-        origin: String,
-    ) -> (Arc<Result<Policy, PolicyErrors>>, bool) {
+    async fn compiled(&self, content: Content, origin: String) -> (Arc<PolicyFile>, bool) {
         if let Ok(map) = self.compiled.lock() {
             if let Some(p) = map.get(&content.sha) {
                 return (p.clone(), true);
@@ -69,15 +73,18 @@ impl PolicyCache {
         }
         let sha = content.sha.clone();
         let policy = match tokio::task::spawn_blocking(move || compile(&content, &origin)).await {
-            Ok(result) => Arc::new(result),
-            Err(e) => Arc::new(Err(PolicyErrors {
-                origin: sha.clone(),
-                diagnostics: vec![Diagnostic {
-                    line: 1,
-                    column: 1,
-                    message: format!("the policy could not be compiled: {e}"),
-                }],
-            })),
+            Ok(file) => Arc::new(file),
+            Err(e) => Arc::new(PolicyFile {
+                text: None,
+                policy: Err(PolicyErrors {
+                    origin: sha.clone(),
+                    diagnostics: vec![Diagnostic {
+                        line: 1,
+                        column: 1,
+                        message: format!("the policy could not be compiled: {e}"),
+                    }],
+                }),
+            }),
         };
         if let Ok(mut map) = self.compiled.lock() {
             if map.len() >= MAX_COMPILED {
@@ -99,10 +106,36 @@ pub async fn load(
     branch: &str,
     path: &str,
 ) -> Result<PolicyLookup, GitHubError> {
-    let key = format!("{}/{branch}\n{path}", repo.to_string().to_ascii_lowercase());
+    // `refs/heads/…`, never the bare name: git resolves an ambiguous name to a tag before a
+    // branch, so anyone who can push a tag named `main` could otherwise choose the policy.
+    load_at(
+        gh,
+        cache,
+        installation,
+        repo,
+        &format!("refs/heads/{branch}"),
+        path,
+    )
+    .await
+}
+
+/// The policy at `path` as of `git_ref`: a full ref (`refs/heads/main`) or a commit SHA (the
+/// audit trail reads a deleted branch's policy at its last commit).
+pub async fn load_at(
+    gh: &GitHub,
+    cache: &PolicyCache,
+    installation: u64,
+    repo: &RepoName,
+    git_ref: &str,
+    path: &str,
+) -> Result<PolicyLookup, GitHubError> {
+    let key = format!(
+        "{}/{git_ref}\n{path}",
+        repo.to_string().to_ascii_lowercase()
+    );
     let (lookup, _) = cache
         .lookups
-        .get(&key, || fetch(gh, cache, installation, repo, branch, path))
+        .get(&key, || fetch(gh, cache, installation, repo, git_ref, path))
         .await?;
     Ok(lookup)
 }
@@ -114,11 +147,9 @@ async fn fetch(
     cache: &PolicyCache,
     installation: u64,
     repo: &RepoName,
-    branch: &str,
+    git_ref: &str,
     path: &str,
 ) -> Result<PolicyLookup, GitHubError> {
-    // `refs/heads/…`, never the bare name: git resolves an ambiguous name to a tag before a
-    // branch, so anyone who can push a tag named `main` could otherwise choose the policy.
     let request = Request::get(
         Auth::Installation(installation),
         "GET /repos/{owner}/{repo}/contents/{path}",
@@ -126,7 +157,7 @@ async fn fetch(
             "{}/contents/{}?ref={}",
             repo.api_path(),
             encode_path(path),
-            encode(&format!("refs/heads/{branch}"))
+            encode(git_ref)
         ),
     )
     .conditional();
@@ -147,12 +178,26 @@ async fn fetch(
         detail: e.to_string(),
     })?;
     let blob_sha = content.sha.clone();
-    let (policy, hit) = cache.compiled(content, origin).await;
+    let (file, hit) = cache.compiled(content, origin).await;
     gh.metrics().cache("policy", hit);
-    Ok(PolicyLookup::Found { blob_sha, policy })
+    Ok(PolicyLookup::Found { blob_sha, file })
 }
 
-fn compile(content: &Content, origin: &str) -> Result<Policy, PolicyErrors> {
+fn compile(content: &Content, origin: &str) -> PolicyFile {
+    match decode(content, origin) {
+        Ok(text) => PolicyFile {
+            policy: Policy::parse(&text, origin),
+            text: Some(text),
+        },
+        Err(errors) => PolicyFile {
+            text: None,
+            policy: Err(errors),
+        },
+    }
+}
+
+/// The file's text, or why it is not a policy file GitHub sent as UTF-8 text.
+fn decode(content: &Content, origin: &str) -> Result<String, PolicyErrors> {
     let fail = |message: String| PolicyErrors {
         origin: origin.to_string(),
         diagnostics: vec![Diagnostic {
@@ -187,21 +232,22 @@ fn compile(content: &Content, origin: &str) -> Result<Policy, PolicyErrors> {
                 "GitHub sent the policy file in a form that could not be decoded: {e}"
             ))
         })?;
-    let text =
-        String::from_utf8(bytes).map_err(|_| fail("the policy file is not UTF-8 text".into()))?;
-    Policy::parse(&text, origin)
+    String::from_utf8(bytes).map_err(|_| fail("the policy file is not UTF-8 text".into()))
 }
 
 fn invalid(origin: String, message: String) -> PolicyLookup {
     PolicyLookup::Found {
         blob_sha: String::new(),
-        policy: Arc::new(Err(PolicyErrors {
-            origin,
-            diagnostics: vec![Diagnostic {
-                line: 1,
-                column: 1,
-                message,
-            }],
-        })),
+        file: Arc::new(PolicyFile {
+            text: None,
+            policy: Err(PolicyErrors {
+                origin,
+                diagnostics: vec![Diagnostic {
+                    line: 1,
+                    column: 1,
+                    message,
+                }],
+            }),
+        }),
     }
 }

@@ -32,6 +32,9 @@ pub struct PullRequest {
     pub commits: Option<u64>,
     #[serde(default)]
     pub updated_at: Option<String>,
+    /// Set once the PR was merged.
+    #[serde(default)]
+    pub merged_at: Option<String>,
 }
 
 /// `GET /repos/{owner}/{repo}/pulls/{number}/files`.

@@ -77,6 +77,8 @@ pub struct Config {
     /// How long a worker's claim on a PR's work lasts unless renewed; always more than
     /// `github_timeout`.
     pub lease: Duration,
+    /// How long audit records are kept (`REVIEWGATE_AUDIT_RETENTION_DAYS`).
+    pub audit_retention: Duration,
 }
 
 /// A setting that stops start-up.
@@ -241,9 +243,19 @@ impl Config {
             get("REVIEWGATE_LEASE_SECS").is_some(),
             github_timeout,
         )?;
+        let audit_retention = Duration::from_secs(
+            86_400
+                * number(
+                    "REVIEWGATE_AUDIT_RETENTION_DAYS",
+                    u64::from(crate::audit::DEFAULT_RETENTION_DAYS),
+                    1,
+                    36_500,
+                )?,
+        );
         Ok(Config {
             database_url: read_database_url(&get)?,
             lease,
+            audit_retention,
             when_no_policy,
             app_id,
             private_key,

@@ -75,6 +75,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         store.clone(),
         config.database_url.clone(),
         metrics.clone(),
+        config.audit_retention,
     ));
     let app = Arc::new(App::new(
         github,

@@ -288,7 +288,9 @@ fn record_job(job: &crate::app::jobs::Job) {
             span.record("pr", pr.number);
             span.record("head_sha", head_sha.as_str());
         }
-        Job::PolicyChanged { repo, .. } | Job::RepoChanged { repo, .. } => {
+        Job::PolicyChanged { repo, .. }
+        | Job::RepoChanged { repo, .. }
+        | Job::Audit { repo, .. } => {
             span.record("repo", tracing::field::display(repo));
         }
     }

@@ -50,6 +50,11 @@ pub enum StoreError {
         holder: String,
     },
 
+    /// An audit record that may not enter a chain (malformed, or naming a policy blob SHA
+    /// already stored with another text); nothing was stored.
+    #[error("store: audit record {id} refused: {problem}")]
+    InvalidRecord { id: String, problem: String },
+
     /// A stored value the code cannot read back (written by a newer or broken version).
     #[error("store: unreadable {what}: {value:?}")]
     Corrupt { what: &'static str, value: String },

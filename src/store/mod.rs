@@ -16,10 +16,14 @@
 //! of different keys are comparable (a claim on `branch/main` and one on `pr/5` can both
 //! gate writes for PR 5, and the one covering later work wins).
 //!
+//! The audit records (issue 12) live here too, in `audit/`: hash chains appended under a lock
+//! on each chain's head row, so replicas never fork one; see that module.
+//!
 //! Migrations are embedded from `src/store/migrations/{sqlite,postgres}`; a new migration file
 //! is picked up by the next build only once a file of this module changes (or `cargo clean`),
 //! as `sqlx::migrate!` tracks the files it saw.
 
+mod audit;
 mod error;
 mod postgres;
 mod sqlite;
@@ -28,6 +32,10 @@ mod url;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use audit::{
+    AuditPruned, ChainPages, ChainReport, DecisionPages, ExportFilter, ExportPages, InboxItem,
+    StoredRecord,
+};
 pub use error::StoreError;
 pub use types::{
     Accepted, Claim, Delivery, Fact, PrRecord, Pruned, Subject, Target, WorkItem, WriteGate,
@@ -141,6 +149,22 @@ impl Store {
             }
         };
         Ok(Store { backend, shown })
+    }
+
+    /// Opens a store that must already exist: as [`Store::connect`], except that a SQLite
+    /// file that does not exist is an error instead of being created. For commands that only
+    /// read (`audit`, `replay`): run in the wrong directory, they must say there is no store
+    /// rather than leave an empty `reviewgate.db` behind and report nothing.
+    pub async fn open_existing(url: &str) -> Result<Store, StoreError> {
+        if let url::Location::Sqlite(path) = url::parse(url)? {
+            if !path.is_file() {
+                return Err(StoreError::Unreachable {
+                    url: redact(url),
+                    detail: format!("no such file {}", path.display()),
+                });
+            }
+        }
+        Store::connect(url).await
     }
 
     /// "sqlite" or "postgres".
@@ -401,6 +425,17 @@ mod tests {
             send(s.try_lease("", "", Duration::ZERO));
             send(s.release_lease("", ""));
             send(s.pending());
+            let mut r: Vec<crate::audit::Record> = Vec::new();
+            send(s.append_records(&mut r));
+            send(s.record(""));
+            send(s.latest_decision("", "", "", 0));
+            send(s.merged_commits("", &[]));
+            send(s.repositories());
+            send(s.verify_chain(""));
+            send(s.prune_records(0));
+            send(s.chain("").next_page());
+            send(s.export_rows(ExportFilter::default()).next_page());
+            send(s.decisions(ExportFilter::default()).next_page());
         }
         let _ = check;
     }

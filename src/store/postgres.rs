@@ -7,9 +7,9 @@
 
 use std::collections::HashSet;
 
-use sqlx::Connection;
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, QueryBuilder};
 
 use super::types::{ClaimRow, FactRow, PrKey, Prepared, Upsert, pr_records, to_i64, to_u64};
 use super::url::{redact, scrub};
@@ -21,6 +21,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/postgres");
 const MAX_CONNECTIONS: u32 = 10;
 /// Our advisory lock around migrations ("reviewga" in ASCII), distinct from sqlx's own.
 const MIGRATION_LOCK: i64 = 0x7265_7669_6577_6761;
+/// Rows per multi-row insert (well under PostgreSQL's 65,535 bind parameters).
+const ROWS_PER_INSERT: usize = 500;
 /// Rows deleted per statement when pruning, so no transaction holds locks for long.
 const PRUNE_CHUNK: i64 = 5_000;
 /// Times `accept` is retried after PostgreSQL aborted it to break a deadlock or a
@@ -30,7 +32,7 @@ const ACCEPT_RETRIES: usize = 3;
 /// A pool of connections to one database.
 #[derive(Clone)]
 pub(crate) struct Postgres {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     /// The URL with its password redacted, for messages.
     shown: String,
 }
@@ -166,6 +168,14 @@ impl Postgres {
         }
         for fact in batch.pr_states(&outcomes) {
             apply_pr_state(&mut tx, fact, now).await?;
+        }
+        for events in batch.audit_events(&outcomes).chunks(ROWS_PER_INSERT) {
+            let mut insert =
+                QueryBuilder::new("INSERT INTO audit_inbox (repo_id, received_at, body) ");
+            insert.push_values(events, |mut row, (repo_id, body)| {
+                row.push_bind(*repo_id).push_bind(now).push_bind(*body);
+            });
+            insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -555,7 +565,7 @@ async fn probe(options: &PgConnectOptions) -> Result<PgConnection, String> {
 }
 
 /// PostgreSQL aborted the transaction to resolve a deadlock or serialisation conflict.
-fn is_conflict(e: &sqlx::Error) -> bool {
+pub(super) fn is_conflict(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .and_then(|d| d.code())
         .is_some_and(|c| c == "40P01" || c == "40001")
@@ -612,7 +622,7 @@ async fn apply_pr_state(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     let query = match fact {
-        FactRow::Pusher { .. } => return Ok(()),
+        FactRow::Pusher { .. } | FactRow::Audit { .. } => return Ok(()),
         FactRow::Closed { repo_id, pr } => sqlx::query(
             "INSERT INTO closed_prs (repo_id, pr, closed_at) VALUES ($1, $2, $3)
              ON CONFLICT (repo_id, pr) DO UPDATE SET closed_at = EXCLUDED.closed_at",

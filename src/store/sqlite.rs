@@ -36,8 +36,8 @@ const PRUNE_CHUNK: i64 = 5_000;
 /// The two pools over one file.
 #[derive(Clone)]
 pub(crate) struct Sqlite {
-    write: SqlitePool,
-    read: SqlitePool,
+    pub(super) write: SqlitePool,
+    pub(super) read: SqlitePool,
 }
 
 impl Sqlite {
@@ -90,7 +90,7 @@ impl Sqlite {
     }
 
     /// A write transaction holding SQLite's write lock from its first statement.
-    async fn begin(&self) -> Result<Transaction<'static, Db>, sqlx::Error> {
+    pub(super) async fn begin(&self) -> Result<Transaction<'static, Db>, sqlx::Error> {
         self.write.begin_with("BEGIN IMMEDIATE").await
     }
 
@@ -171,6 +171,14 @@ impl Sqlite {
         }
         for fact in batch.pr_states(&outcomes) {
             apply_pr_state(&mut tx, fact, now).await.map_err(q)?;
+        }
+        for events in batch.audit_events(&outcomes).chunks(ROWS_PER_INSERT) {
+            let mut insert =
+                QueryBuilder::new("INSERT INTO audit_inbox (repo_id, received_at, body) ");
+            insert.push_values(events, |mut row, (repo_id, body)| {
+                row.push_bind(*repo_id).push_bind(now).push_bind(*body);
+            });
+            insert.build().execute(&mut *tx).await.map_err(q)?;
         }
         tx.commit().await.map_err(q)?;
         Ok(outcomes)
@@ -607,7 +615,7 @@ async fn apply_pr_state(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     let query = match fact {
-        FactRow::Pusher { .. } => return Ok(()),
+        FactRow::Pusher { .. } | FactRow::Audit { .. } => return Ok(()),
         FactRow::Closed { repo_id, pr } => sqlx::query(
             "INSERT INTO closed_prs (repo_id, pr, closed_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (repo_id, pr) DO UPDATE SET closed_at = excluded.closed_at",

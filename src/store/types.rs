@@ -49,6 +49,10 @@ pub enum Subject {
     Branch(String),
     /// Who may approve in the repository changed.
     Repo,
+    /// Merges and pushes are waiting in the repository's audit inbox (see
+    /// [`Fact::AuditEvent`]): one key per repository, so one replica at a time records them,
+    /// in the order they came.
+    Audit,
 }
 
 /// A fact only webhooks carry, kept per PR.
@@ -69,6 +73,13 @@ pub enum Fact {
         repo_id: u64,
         pr: u64,
     },
+    /// A merge or push to record in the repository's audit trail: `body` is opaque to the
+    /// store (the App's JSON), kept in the audit inbox, in arrival order, until the App
+    /// consumes it with [`super::Store::append_consuming`] or [`super::Store::drop_inbox_item`].
+    AuditEvent {
+        repo_id: u64,
+        body: String,
+    },
 }
 
 /// What became of one delivery of a batch.
@@ -86,15 +97,17 @@ pub enum Target {
     Pr(u64),
     Branch(String),
     Repo,
+    Audit,
 }
 
 impl Target {
-    /// The key text: `pr/<n>`, `branch/<name>`, `repo`.
+    /// The key text: `pr/<n>`, `branch/<name>`, `repo`, `audit`.
     pub fn key(&self) -> String {
         match self {
             Target::Pr(n) => format!("pr/{n}"),
             Target::Branch(b) => format!("branch/{b}"),
             Target::Repo => "repo".to_string(),
+            Target::Audit => "audit".to_string(),
         }
     }
 
@@ -105,6 +118,8 @@ impl Target {
         };
         if key == "repo" {
             Ok(Target::Repo)
+        } else if key == "audit" {
+            Ok(Target::Audit)
         } else if let Some(n) = key.strip_prefix("pr/") {
             n.parse().map(Target::Pr).map_err(|_| corrupt())
         } else if let Some(b) = key.strip_prefix("branch/") {
@@ -322,10 +337,21 @@ impl<'a> Prepared<'a> {
     pub(crate) fn pr_states(&self, outcomes: &[Accepted]) -> Vec<&FactRow<'a>> {
         let mut states: Vec<&FactRow> = self
             .new_facts(outcomes)
-            .filter(|f| !matches!(f, FactRow::Pusher { .. }))
+            .filter(|f| matches!(f, FactRow::Closed { .. } | FactRow::Reopened { .. }))
             .collect();
         states.sort_by_key(|f| f.pr());
         states
+    }
+
+    /// The audit events of the new deliveries as `(repo_id, body)`, in the order they came
+    /// (the inbox keeps that order; its inserts lock no existing row).
+    pub(crate) fn audit_events(&self, outcomes: &[Accepted]) -> Vec<(i64, &'a str)> {
+        self.new_facts(outcomes)
+            .filter_map(|f| match f {
+                FactRow::Audit { repo_id, body } => Some((*repo_id, *body)),
+                _ => None,
+            })
+            .collect()
     }
 
     fn new_facts(&self, outcomes: &[Accepted]) -> impl Iterator<Item = &FactRow<'a>> {
@@ -371,6 +397,10 @@ pub(crate) enum FactRow<'a> {
         repo_id: i64,
         pr: i64,
     },
+    Audit {
+        repo_id: i64,
+        body: &'a str,
+    },
 }
 
 impl<'a> Upsert<'a> {
@@ -386,6 +416,7 @@ impl<'a> Upsert<'a> {
             ),
             Subject::Branch(b) => (Target::Branch(b.clone()), false, None),
             Subject::Repo => (Target::Repo, false, None),
+            Subject::Audit => (Target::Audit, false, None),
         };
         Ok(Upsert {
             repo_id: to_i64("repository id", w.repo_id)?,
@@ -401,12 +432,13 @@ impl<'a> Upsert<'a> {
 }
 
 impl<'a> FactRow<'a> {
-    /// The PR the fact is about.
+    /// The PR the fact is about (`0` for an audit event, which is about none).
     fn pr(&self) -> (i64, i64) {
         match self {
             FactRow::Pusher { repo_id, pr, .. }
             | FactRow::Closed { repo_id, pr }
             | FactRow::Reopened { repo_id, pr } => (*repo_id, *pr),
+            FactRow::Audit { repo_id, .. } => (*repo_id, 0),
         }
     }
 
@@ -427,6 +459,10 @@ impl<'a> FactRow<'a> {
                 let (repo_id, pr) = pair(*repo_id, *pr)?;
                 FactRow::Reopened { repo_id, pr }
             }
+            Fact::AuditEvent { repo_id, body } => FactRow::Audit {
+                repo_id: to_i64("repository id", *repo_id)?,
+                body,
+            },
         })
     }
 }

@@ -328,6 +328,8 @@ pub fn push_event(
     repository["full_name"] = json!(repo);
     repository["default_branch"] = api_repo["default_branch"].clone();
     repository["master_branch"] = api_repo["default_branch"].clone();
+    // The push event's own shape: epoch seconds, and now (the example's is from 2019).
+    repository["pushed_at"] = json!(super::fake_github::clock::now());
     let mut repo_owner = user.clone();
     repo_owner["name"] = json!(owner);
     repo_owner["email"] = Value::Null;

@@ -195,6 +195,7 @@ impl FakeGitHub {
                     prs: Default::default(),
                     next_pr: 1,
                     collaborators: Default::default(),
+                    compares: Default::default(),
                 },
             );
         });
@@ -361,6 +362,7 @@ impl FakeGitHub {
                     reviews: Vec::new(),
                     head_repo: spec.head_repo,
                     closed_at: None,
+                    merged: None,
                     created_at: now,
                     updated_at: now,
                 },
@@ -448,6 +450,39 @@ impl FakeGitHub {
             let pr = pr_mut(st, repo, number);
             pr.closed_at = Some(now);
             pr.updated_at = now;
+        });
+    }
+
+    /// Merges a pull request as `by`: it is closed and merged now, its merge commit (returned)
+    /// becomes the base branch's head, and `GET /commits/{sha}/pulls` finds the PR by it.
+    pub fn merge_pr(&self, repo: &str, number: u64, by: &str) -> String {
+        self.with(|st| {
+            let now = clock::now();
+            let sha = state::sha_like(&format!("merge {repo}#{number} {now}"));
+            let r = st.repo_mut(repo).expect("unknown repository");
+            let pr = r.prs.get_mut(&number).expect("unknown pull request");
+            pr.closed_at = Some(now);
+            pr.updated_at = now;
+            pr.merged = Some(state::Merged {
+                at: now,
+                by: by.to_string(),
+                sha: sha.clone(),
+            });
+            let base = pr.base.clone();
+            if let Some(b) = r.branches.get_mut(&base) {
+                b.head_sha = sha.clone();
+            }
+            sha
+        })
+    }
+
+    /// What the compare API answers for `base...head`: these commits, oldest first.
+    pub fn set_compare(&self, repo: &str, base: &str, head: &str, commits: &[String]) {
+        self.with(|st| {
+            st.repo_mut(repo)
+                .expect("unknown repository")
+                .compares
+                .insert((base.to_string(), head.to_string()), commits.to_vec());
         });
     }
 

@@ -75,6 +75,7 @@ enum Route {
     CheckRunsForRef(String, String),
     CommitPulls(String, String),
     CollaboratorPermission(String, String),
+    Compare(String, String, String),
 }
 
 impl Route {
@@ -129,6 +130,10 @@ impl Route {
             }
             ["repos", o, r, "commits", sha, "pulls"] if get => {
                 Route::CommitPulls(format!("{o}/{r}"), sha.to_string())
+            }
+            ["repos", o, r, "compare", basehead] if get => {
+                let (base, head) = basehead.split_once("...")?;
+                Route::Compare(format!("{o}/{r}"), base.to_string(), head.to_string())
             }
             ["repos", o, r, "collaborators", user, "permission"] if get => {
                 Route::CollaboratorPermission(format!("{o}/{r}"), user.to_string())
@@ -467,6 +472,28 @@ fn installation_route(
             Some(r) => commit_pulls(st, ctx, r, &sha),
             None => not_found(),
         },
+        Route::Compare(repo, base, head) => match visible_repo(st, &repo, installation) {
+            Some(r) => match r.compares.get(&(base.clone(), head.clone())) {
+                Some(shas) => {
+                    let commits = shas
+                        .iter()
+                        .map(|sha| json!({"sha": sha, "commit": {"message": "A commit"}}))
+                        .collect();
+                    let extra = json!({
+                        "status": "ahead",
+                        "ahead_by": shas.len(),
+                        "behind_by": 0,
+                        "total_commits": shas.len(),
+                    });
+                    paged_object(st, ctx, "commits", commits, extra)
+                }
+                None => Reply::error(
+                    404,
+                    &format!("No common ancestor between {base} and {head}."),
+                ),
+            },
+            None => not_found(),
+        },
         Route::CollaboratorPermission(repo, user) => match visible_repo(st, &repo, installation) {
             Some(r) => collaborator_permission(st, r, &user),
             None => not_found(),
@@ -491,7 +518,11 @@ fn commit_pulls(st: &State, ctx: &Ctx, r: &Repo, sha: &str) -> Reply {
         .prs
         .values()
         .rev()
-        .filter(|p| p.head_sha == sha || p.commits.iter().any(|c| c.sha == sha))
+        .filter(|p| {
+            p.head_sha == sha
+                || p.commits.iter().any(|c| c.sha == sha)
+                || p.merged.as_ref().is_some_and(|m| m.sha == sha)
+        })
         .filter(|p| !(on_default && p.closed_at.is_none()))
         .map(|p| st.pr_simple_json(r, p))
         .collect();

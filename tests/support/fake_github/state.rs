@@ -230,6 +230,12 @@ pub(super) struct Blob {
     pub sha: String,
 }
 
+pub(super) struct Merged {
+    pub at: u64,
+    pub by: String,
+    pub sha: String,
+}
+
 pub(super) struct Branch {
     pub head_sha: String,
     pub files: BTreeMap<String, Blob>,
@@ -259,6 +265,8 @@ pub(super) struct Pr {
     pub reviews: Vec<Review>,
     pub head_repo: String,
     pub closed_at: Option<u64>,
+    /// Set when merged: when, by whom, and the merge commit.
+    pub merged: Option<Merged>,
     pub created_at: u64,
     pub updated_at: u64,
 }
@@ -278,6 +286,9 @@ pub(super) struct Repo {
     /// Roles (`admin`, `maintain`, `write`, `triage`, `read`) by lower-cased login; anyone
     /// else has no access.
     pub collaborators: BTreeMap<String, String>,
+    /// What `GET /compare/{base}...{head}` lists, by `(base, head)`: commit SHAs, oldest
+    /// first. Any other comparison is 404.
+    pub compares: BTreeMap<(String, String), Vec<String>>,
 }
 
 pub(super) struct Team {
