@@ -377,6 +377,40 @@ async fn story(url: &str) {
         );
     }
 
+    // A decision's snapshot is exactly what `evaluate --pr` reads: with the recorded policy
+    // it gives the recorded verdict.
+    let approved_decision = decisions
+        .iter()
+        .find(|d| d["id"] == record_id.as_str())
+        .expect("the approving decision is exported");
+    let files = tempfile::tempdir().expect("temp dir");
+    let policy_file = files.path().join("policy.toml");
+    let snapshot_file = files.path().join("pr.json");
+    std::fs::write(
+        &policy_file,
+        approved_decision["policy"].as_str().expect("policy"),
+    )
+    .expect("write policy");
+    std::fs::write(
+        &snapshot_file,
+        serde_json::to_vec(&approved_decision["snapshot"]).expect("snapshot"),
+    )
+    .expect("write snapshot");
+    let evaluated = Command::new(env!("CARGO_BIN_EXE_reviewgate"))
+        .args(["evaluate", "--policy-path", POLICY_PATH, "--policy"])
+        .arg(&policy_file)
+        .arg("--pr")
+        .arg(&snapshot_file)
+        .output()
+        .expect("evaluate");
+    assert_eq!(
+        evaluated.status.code(),
+        Some(0),
+        "{}{}",
+        text(&evaluated.stdout),
+        text(&evaluated.stderr)
+    );
+
     // One record edited by hand: verify names it and says its hash failed.
     let merge_id = approved_merge_id(url, one as i64).await;
     tamper(
@@ -498,6 +532,28 @@ async fn only_gated_branches_are_recorded_and_merge_groups_have_no_pr() {
     deliver(&server, "merge_group", &group).await;
     let run = settled_check(&fake, &group_sha, "failure").await;
 
+    // 20 commits listed, and GitHub's compare answers 404 (the `before` commit is gone): the
+    // push is recorded with the commits the payload lists, and nothing after it waits.
+    let listed: Vec<String> = (0..20).map(|i| sha_like(&format!("listed {i}"))).collect();
+    let mut truncated = webhooks::push_event(
+        &fake,
+        REPO,
+        "refs/heads/main",
+        listed.last().expect("commits"),
+        &["ledger/y.rs"],
+        INSTALLATION,
+    );
+    let template = truncated["commits"][0].clone();
+    truncated["commits"] = listed
+        .iter()
+        .map(|sha| {
+            let mut c = template.clone();
+            c["id"] = sha.as_str().into();
+            c
+        })
+        .collect();
+    deliver(&server, "push", &truncated).await;
+
     // The gated branch `release` deleted.
     let release_head = fake.branch_head(REPO, "release").expect("release");
     let mut deletion = webhooks::push_event(
@@ -515,12 +571,25 @@ async fn only_gated_branches_are_recorded_and_merge_groups_have_no_pr() {
     deliver(&server, "push", &deletion).await;
 
     // Events are recorded in arrival order: once the deletion is there, the rest was decided.
-    let rows = rows_appear(&server, &url, 1).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rows = loop {
+        let rows = export(&url, &[]);
+        if rows.iter().any(|r| r["base"] == "release") {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "no deletion recorded: {rows:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     server.stop();
-    assert_eq!(rows.len(), 1, "{rows:#?}");
-    assert_eq!(rows[0]["kind"], "push");
-    assert_eq!(rows[0]["base"], "release");
-    assert_eq!(rows[0]["commits"], serde_json::json!([]));
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert!(rows.iter().all(|r| r["kind"] == "push"), "{rows:#?}");
+    let on_main = rows.iter().find(|r| r["base"] == "main").expect("main");
+    assert_eq!(on_main["commits"], serde_json::json!(listed));
+    let deleted = rows
+        .iter()
+        .find(|r| r["base"] == "release")
+        .expect("release");
+    assert_eq!(deleted["commits"], serde_json::json!([]));
 
     let decisions = cli(&["audit", "export", "--decisions"], &url);
     let decisions: Vec<Value> = text(&decisions.stdout)

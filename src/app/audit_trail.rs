@@ -112,10 +112,20 @@ impl App {
                 "append_record",
                 repo.store.append_consuming(&mut records, item),
             )
-            .await
-            .map_err(store_error)?;
-        if appended.is_some() {
-            self.report(&records[0]);
+            .await;
+        match appended {
+            Ok(Some(_)) => self.report(&records[0]),
+            Ok(None) => {}
+            // A record the store refuses now, it refuses every time: dropping the event (and
+            // saying so) keeps it from blocking every later event of the repository.
+            Err(crate::store::StoreError::InvalidRecord { id, problem }) => {
+                tracing::error!(repo = %repo.name, record = %id, %problem,
+                    "an audit record was refused by the store; dropping its event");
+                self.timed("audit inbox", repo.store.drop_inbox_item(item))
+                    .await
+                    .map_err(store_error)?;
+            }
+            Err(e) => return Err(store_error(e)),
         }
         Ok(())
     }
@@ -147,17 +157,13 @@ impl App {
         {
             return Ok(None);
         }
-        let mut commits = match pr_commits(&self.github, repo.installation, repo.name, facts.pr)
-            .await
-        {
-            Ok(commits) => commits,
-            Err(e) if e.is_transient() => return Err(JobError::GitHub(e)),
-            Err(e) => {
-                tracing::warn!(repo = %repo.name, pr = facts.pr, error = %e,
-                    "the merged pull request's commits cannot be read; recording the merge commit alone");
-                Vec::new()
-            }
-        };
+        let mut commits = self
+            .github_call(
+                pr_commits(&self.github, repo.installation, repo.name, facts.pr),
+                "the merged pull request's commits (the merge commit is recorded alone)",
+                Vec::new,
+            )
+            .await?;
         commits.push(facts.merge_sha.clone());
         facts.commits = commits;
         match MergeRecord::new(facts, decision.as_ref()) {
@@ -217,13 +223,18 @@ impl App {
         };
         if !deleted {
             let pushed = if truncated && !created && before != NO_COMMIT {
-                self.github_call(compare(
-                    &self.github,
-                    repo.installation,
-                    repo.name,
-                    &before,
-                    &facts.after,
-                ))
+                let listed = commits.clone();
+                self.github_call(
+                    compare(
+                        &self.github,
+                        repo.installation,
+                        repo.name,
+                        &before,
+                        &facts.after,
+                    ),
+                    "the pushed commits past the 20 the push event lists",
+                    move || listed,
+                )
                 .await?
             } else {
                 commits
@@ -261,23 +272,21 @@ impl App {
                 continue;
             }
             let prs = self
-                .github_call(commit_pulls(
-                    &self.github,
-                    repo.installation,
-                    repo.name,
-                    sha,
-                ))
+                .github_call(
+                    commit_pulls(&self.github, repo.installation, repo.name, sha),
+                    "the pull requests of a pushed commit (counted as unreviewed)",
+                    Vec::new,
+                )
                 .await?;
             for pr in prs.iter().filter(|p| p.merged_at.is_some()) {
                 reviewed.insert(sha.clone());
                 if read_prs.insert(pr.number) {
                     let commits = self
-                        .github_call(pr_commits(
-                            &self.github,
-                            repo.installation,
-                            repo.name,
-                            pr.number,
-                        ))
+                        .github_call(
+                            pr_commits(&self.github, repo.installation, repo.name, pr.number),
+                            "a merged pull request's commits",
+                            Vec::new,
+                        )
                         .await?;
                     reviewed.extend(commits);
                 }
@@ -292,25 +301,44 @@ impl App {
     /// Whether the policy file exists at `git_ref` (a file that does not compile counts: the
     /// branch is gated, and fails closed).
     async fn has_policy(&self, repo: &Repo<'_>, git_ref: &str) -> Result<bool, JobError> {
-        let lookup = self
-            .github_call(policy_source::load_at(
-                &self.github,
-                &self.policies,
-                repo.installation,
-                repo.name,
-                git_ref,
-                &self.policy_path,
-            ))
-            .await?;
-        Ok(matches!(lookup, PolicyLookup::Found { .. }))
+        let lookup = policy_source::load_at(
+            &self.github,
+            &self.policies,
+            repo.installation,
+            repo.name,
+            git_ref,
+            &self.policy_path,
+        );
+        self.github_call(
+            async {
+                lookup
+                    .await
+                    .map(|l| matches!(l, PolicyLookup::Found { .. }))
+            },
+            "whether the branch has a policy (taken as gated)",
+            || true,
+        )
+        .await
     }
 
-    /// A GitHub call whose failure leaves the event in the inbox, to be tried again.
+    /// A GitHub call for a record. A transient failure leaves the event in the inbox, to be
+    /// tried again; any other (GitHub will not answer it however often it is asked) takes
+    /// `fallback`, chosen to fail closed (more recorded, never less), so that one event
+    /// never blocks the repository's inbox behind it.
     async fn github_call<T>(
         &self,
         call: impl Future<Output = Result<T, crate::github::GitHubError>>,
+        what: &'static str,
+        fallback: impl FnOnce() -> T,
     ) -> Result<T, JobError> {
-        call.await.map_err(JobError::GitHub)
+        match call.await {
+            Ok(value) => Ok(value),
+            Err(e) if e.is_transient() => Err(JobError::GitHub(e)),
+            Err(e) => {
+                tracing::warn!(error = %e, what, "GitHub cannot tell the audit trail this; recording without it");
+                Ok(fallback())
+            }
+        }
     }
 
     /// Logs and counts what an auditor must hear of at once.

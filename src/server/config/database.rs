@@ -265,4 +265,20 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn audit_retention_defaults_to_400_days_and_is_1_to_36500() {
+        let day = Duration::from_secs(86_400);
+        assert_eq!(load(&[]).expect("valid").audit_retention, day * 400);
+        let c = load(&[("REVIEWGATE_AUDIT_RETENTION_DAYS", "30")]).expect("valid");
+        assert_eq!(c.audit_retention, day * 30);
+        for bad in ["0", "36501", "a year", "-1"] {
+            assert_eq!(
+                error(&[("REVIEWGATE_AUDIT_RETENTION_DAYS", bad)]),
+                format!(
+                    "REVIEWGATE_AUDIT_RETENTION_DAYS: must be a whole number from 1 to 36500, not {bad:?}"
+                )
+            );
+        }
+    }
 }
