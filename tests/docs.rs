@@ -2,6 +2,7 @@
 //! snapshots parse, and shown output is what the evaluator prints.
 
 use reviewgate::evaluate::evaluate;
+use reviewgate::policy::selftest::run_all;
 use reviewgate::policy::{DEFAULT_POLICY_PATH, Policy};
 use reviewgate::report;
 use reviewgate::snapshot::Snapshot;
@@ -35,8 +36,26 @@ fn check_file(name: &str) -> usize {
         let at = format!("{name}:{line} ({info})");
         match info.as_str() {
             "toml" => {
-                policy =
-                    Some(Policy::parse(&body, "p.toml").unwrap_or_else(|e| panic!("{at}: {e}")));
+                let p = Policy::parse(&body, "p.toml").unwrap_or_else(|e| panic!("{at}: {e}"));
+                // A policy's own [[test]] tables pass, as `reviewgate check` would require.
+                let failures = run_all(&p, DEFAULT_POLICY_PATH);
+                assert!(failures.is_empty(), "{at}: {failures:?}");
+                policy = Some(p);
+            }
+            "toml failing" => {
+                // A policy whose tests fail exactly as the `# expect:` lines say.
+                let p = Policy::parse(&body, "p.toml").unwrap_or_else(|e| panic!("{at}: {e}"));
+                let got: Vec<String> = run_all(&p, DEFAULT_POLICY_PATH)
+                    .iter()
+                    .map(|f| format!("p.toml:{}:1: {}", f.line, f.message))
+                    .collect();
+                let expected: Vec<String> = body
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("# expect: "))
+                    .map(str::to_string)
+                    .collect();
+                assert!(!expected.is_empty(), "{at}: say what fails");
+                assert_eq!(got, expected, "{at}");
             }
             "toml invalid" => {
                 let errors = Policy::parse(&body, "p.toml").expect_err(&at).to_string();

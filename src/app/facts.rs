@@ -117,9 +117,14 @@ impl App {
         };
         let verdict = evaluate(policy, &snapshot, &self.policy_path);
         let mut output = verdict_output(policy, &verdict, pr.commits, listed_commits);
+        let unreadable = self
+            .check_proposed_policy(inst, repo, &snapshot, &mut output)
+            .await;
         output.policy_sha = Some(policy_sha.clone());
         output.pr_updated_at = current_updated_at(pr, read_at);
-        let outcome = if output.conclusion == "success" {
+        let outcome = if unreadable.is_some() {
+            Outcome::Error
+        } else if output.conclusion == "success" {
             Outcome::Approved
         } else {
             Outcome::NotApproved
@@ -129,7 +134,7 @@ impl App {
             .iter()
             .map(|t| t.org.to_ascii_lowercase())
             .collect();
-        let mut judged = with_policy(result(output, outcome, None));
+        let mut judged = with_policy(result(output, outcome, unreadable));
         judged.team_orgs = team_orgs;
         judged.evidence.judged = Some((snapshot, verdict));
         Ok(judged)

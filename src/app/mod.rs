@@ -21,6 +21,7 @@ mod facts;
 mod fanout;
 pub mod intake;
 pub mod jobs;
+mod proposed_policy;
 pub mod reconcile;
 mod record;
 mod write;

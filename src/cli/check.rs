@@ -1,12 +1,14 @@
-//! `reviewgate check [POLICY]`.
+//! `reviewgate check [POLICY] [--policy-path PATH]`: validate the policy, then run its
+//! `[[test]]` tables.
 
 use std::io::Write;
 use std::path::Path;
 
-use super::{EXIT_INVALID, EXIT_OK, read};
+use super::{EXIT_INVALID, EXIT_NOT_APPROVED, EXIT_OK, read};
 use crate::policy::Policy;
+use crate::policy::selftest::run_all;
 
-pub(super) fn run(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+pub(super) fn run(path: &Path, policy_path: &str, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let text = match read(path, "policy") {
         Ok(t) => t,
         Err(e) => {
@@ -16,9 +18,33 @@ pub(super) fn run(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     };
     match Policy::parse(&text, &path.display().to_string()) {
         Ok(policy) => {
+            let failures = run_all(&policy, policy_path);
+            for f in &failures {
+                let _ = writeln!(err, "{}:{}:1: {}", path.display(), f.line, f.message);
+            }
+            if !failures.is_empty() {
+                let n = failures.len();
+                let _ = writeln!(
+                    err,
+                    "{}: {n} of {} {} failed",
+                    path.display(),
+                    policy.tests.len(),
+                    if policy.tests.len() == 1 {
+                        "test"
+                    } else {
+                        "tests"
+                    }
+                );
+                return EXIT_NOT_APPROVED;
+            }
+            let tests = match policy.tests.len() {
+                0 => String::new(),
+                1 => "; 1 test passed".to_string(),
+                n => format!("; {n} tests passed"),
+            };
             let _ = writeln!(
                 out,
-                "{}: valid ({} {}, {} {}, {} path {})",
+                "{}: valid ({} {}, {} {}, {} path {}){tests}",
                 path.display(),
                 policy.levels.len(),
                 if policy.levels.len() == 1 {

@@ -35,11 +35,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate a policy file; exit 0 when valid, 2 with every error on stderr.
+    /// Validate a policy file, then run its [[test]] tables; exit 0 when valid and every test
+    /// passes, 1 when a test fails (one line each on stderr), 2 with every error on stderr.
     Check {
         /// The policy file.
         #[arg(default_value = "policy.toml")]
         policy: PathBuf,
+        /// The policy file's path in the repository: a test's files that include it edit the
+        /// policy (and need its owners).
+        #[arg(long, default_value = DEFAULT_POLICY_PATH)]
+        policy_path: String,
     },
     /// Evaluate a PR snapshot against a policy; exit 0 if it may merge, 1 if not, 2 on invalid input.
     Evaluate {
@@ -147,7 +152,10 @@ pub enum Format {
 /// Runs a parsed command, writing results to `out` and problems to `err`; returns the exit code.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     match cli.command {
-        Command::Check { policy } => check::run(&policy, out, err),
+        Command::Check {
+            policy,
+            policy_path,
+        } => check::run(&policy, &policy_path, out, err),
         Command::Evaluate {
             policy,
             pr,

@@ -17,8 +17,8 @@ use super::limits::{MAX_COUNT, MAX_DIAGNOSTICS, MAX_GLOB_LEN, MAX_PATTERNS, MAX_
 use super::matcher::{PathMatcher, compile_glob};
 use super::{Group, Level, Member, POLICY_VERSION, PathRule, Policy, Settings, TeamRef};
 
-type Span = Range<usize>;
-type Value<'i> = Spanned<DeValue<'i>>;
+pub(super) type Span = Range<usize>;
+pub(super) type Value<'i> = Spanned<DeValue<'i>>;
 
 const TOP_KEYS: &[&str] = &[
     "version",
@@ -28,6 +28,7 @@ const TOP_KEYS: &[&str] = &[
     "groups",
     "levels",
     "paths",
+    "test",
 ];
 const SETTINGS_KEYS: &[&str] = &[
     "dismiss_stale_approvals",
@@ -144,17 +145,20 @@ struct RawPolicy {
     doubtful_groups: BTreeSet<String>,
     levels: Vec<RawLevel>,
     paths: Vec<RawPath>,
+    tests: Vec<super::selftest::PolicyTest>,
+    /// Groups the tests name, to check against `[groups]`.
+    test_groups: Vec<(String, Span)>,
 }
 
-struct Loader<'t> {
-    index: LineIndex<'t>,
-    errors: Vec<Diagnostic>,
+pub(super) struct Loader<'t> {
+    pub(super) index: LineIndex<'t>,
+    pub(super) errors: Vec<Diagnostic>,
     /// Where each team (by key) is first named, for problems only the App can see.
     team_locations: BTreeMap<String, (usize, usize)>,
 }
 
 impl Loader<'_> {
-    fn error(&mut self, span: &Span, message: impl Into<String>) {
+    pub(super) fn error(&mut self, span: &Span, message: impl Into<String>) {
         let d = self.index.diagnostic(span, message);
         self.errors.push(d);
     }
@@ -231,6 +235,12 @@ impl Loader<'_> {
             }
         }
 
+        if let Some(v) = doc.get("test") {
+            let (tests, groups) = self.tests(v);
+            raw.tests = tests;
+            raw.test_groups = groups.groups;
+        }
+
         if let Some(v) = doc.get("paths") {
             match v.get_ref().as_array() {
                 None => self.error(
@@ -268,7 +278,7 @@ impl Loader<'_> {
         }
     }
 
-    fn string(&mut self, v: &Value<'_>, what: &str) -> Option<String> {
+    pub(super) fn string(&mut self, v: &Value<'_>, what: &str) -> Option<String> {
         match v.get_ref().as_str() {
             Some(s) if s.trim().is_empty() => {
                 self.error(&v.span(), format!("{what} must not be empty"));
@@ -285,7 +295,11 @@ impl Loader<'_> {
         }
     }
 
-    fn table<'a, 'i>(&mut self, v: &'a Value<'i>, what: &str) -> Option<&'a DeTable<'i>> {
+    pub(super) fn table<'a, 'i>(
+        &mut self,
+        v: &'a Value<'i>,
+        what: &str,
+    ) -> Option<&'a DeTable<'i>> {
         let t = v.get_ref().as_table();
         if t.is_none() {
             self.error(
@@ -296,7 +310,7 @@ impl Loader<'_> {
         t
     }
 
-    fn unknown_keys(&mut self, t: &DeTable<'_>, allowed: &[&str], place: &str) {
+    pub(super) fn unknown_keys(&mut self, t: &DeTable<'_>, allowed: &[&str], place: &str) {
         for (key, _) in t.iter() {
             let k = key.get_ref();
             if !allowed.contains(&k.as_ref()) {
@@ -586,6 +600,14 @@ impl Loader<'_> {
             }
             self.check_requires(&path.require, &raw, &path.label, &defined_groups);
         }
+        for (group, span) in &raw.test_groups {
+            if !raw.groups.contains_key(group) {
+                self.error(
+                    span,
+                    format!("`expect_missing` names group `{group}`, which is not defined; {defined_groups}"),
+                );
+            }
+        }
         if pattern_count > MAX_PATTERNS {
             self.error(
                 &(0..0),
@@ -651,6 +673,7 @@ impl Loader<'_> {
             paths,
             matcher,
             team_locations: std::mem::take(&mut self.team_locations),
+            tests: raw.tests,
         })
     }
 
@@ -754,13 +777,13 @@ fn is_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-fn integer(v: &Value<'_>) -> Option<i64> {
+pub(super) fn integer(v: &Value<'_>) -> Option<i64> {
     let i = v.get_ref().as_integer()?;
     i64::from_str_radix(i.as_str(), i.radix()).ok()
 }
 
 /// Names a TOML value's type the way a policy author would.
-fn describe(v: &Value<'_>) -> String {
+pub(super) fn describe(v: &Value<'_>) -> String {
     match v.get_ref() {
         DeValue::String(s) => format!("the string \"{s}\""),
         DeValue::Integer(i) => format!("the number {}", i.as_str()),

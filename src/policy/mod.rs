@@ -7,6 +7,7 @@
 mod diagnostics;
 mod load;
 mod matcher;
+pub mod selftest;
 
 use std::collections::BTreeMap;
 
@@ -56,6 +57,9 @@ pub struct Policy {
     pub(crate) matcher: PathMatcher,
     /// Line and column where each team (by [`TeamRef::key`]) is first named.
     pub(crate) team_locations: BTreeMap<String, (usize, usize)>,
+    /// The `[[test]]` tables, in file order: checked by `reviewgate check` (and by the App on
+    /// a PR that edits the policy), ignored when evaluating.
+    pub tests: Vec<selftest::PolicyTest>,
 }
 
 /// `[settings]`; the defaults are the strict choices a bank would make.
