@@ -84,10 +84,10 @@ fn name(r: &PrResult) -> String {
 }
 
 fn mark(output: &CheckOutput) -> &'static str {
-    if output.conclusion == "success" {
-        "✅"
-    } else {
-        "⛔"
+    match output.conclusion {
+        "success" => "✅",
+        "neutral" => "ℹ️",
+        _ => "⛔",
     }
 }
 
@@ -104,9 +104,14 @@ fn single(r: &PrResult) -> CheckOutput {
 }
 
 fn several(all: &[PrResult], gated: &[&PrResult]) -> CheckOutput {
+    // A PR in report mode (`neutral`) never fails the commit; any other non-success does.
     let failing: Vec<&&PrResult> = gated
         .iter()
-        .filter(|r| r.output.conclusion != "success")
+        .filter(|r| !matches!(r.output.conclusion, "success" | "neutral"))
+        .collect();
+    let reported: Vec<&&PrResult> = gated
+        .iter()
+        .filter(|r| r.output.conclusion == "neutral")
         .collect();
     let mut summary = format!(
         "This commit is the head of {} open pull requests. Its check passes only if it passes for every one of them:\n\n",
@@ -134,6 +139,16 @@ fn several(all: &[PrResult], gated: &[&PrResult]) -> CheckOutput {
         let _ = write!(summary, "\n## {}\n\n{}\n", name(r), r.output.summary);
     }
     let title = match failing.as_slice() {
+        [] if !reported.is_empty() => {
+            let blocked = reported
+                .iter()
+                .filter(|r| r.outcome != Outcome::Approved)
+                .count();
+            format!(
+                "Report only: {blocked} of {} pull requests on this commit not approved",
+                gated.len()
+            )
+        }
         [] => format!(
             "Approved for all {} pull requests on this commit",
             gated.len()
@@ -148,10 +163,10 @@ fn several(all: &[PrResult], gated: &[&PrResult]) -> CheckOutput {
         ),
     };
     CheckOutput {
-        conclusion: if failing.is_empty() {
-            "success"
-        } else {
-            "failure"
+        conclusion: match (failing.is_empty(), reported.is_empty()) {
+            (false, _) => "failure",
+            (true, false) => "neutral",
+            (true, true) => "success",
         },
         title: one_line(&title),
         summary: cap(summary),

@@ -1,6 +1,8 @@
 //! What the check run says in each situation. Only an approved verdict is `success`; every
 //! doubt is `failure`, never `neutral` or `skipped` (GitHub counts both as passing for a
-//! required check) — a base branch without a policy included.
+//! required check) — a base branch without a policy included. The one `neutral` is a verdict
+//! under a policy whose owners chose report mode (`settings.mode = "report"`), and never on a
+//! PR that changes the policy.
 
 use std::fmt::Write;
 
@@ -41,8 +43,8 @@ pub fn verdict(v: &Verdict, merge_group_of: Option<u64>) -> CheckOutput {
         policy_sha: None,
         pr_updated_at: None,
         external: None,
-        conclusion: if v.approved { "success" } else { "failure" },
-        title: one_line(&v.title),
+        conclusion: v.check_conclusion(),
+        title: one_line(&v.check_title()),
         summary: cap(summary),
     }
 }
@@ -53,12 +55,18 @@ pub fn incomplete(v: &Verdict, title: &str, why: &str) -> CheckOutput {
         "⛔ **Not approved**: {why}\n\nWhat the policy would otherwise say:\n\n{}",
         report::markdown(v)
     );
+    // In report mode nothing is enforced, this override included.
+    let (conclusion, title) = if v.report_only {
+        ("neutral", format!("Report only: {title}"))
+    } else {
+        ("failure", title.to_string())
+    };
     CheckOutput {
         policy_sha: None,
         pr_updated_at: None,
         external: None,
-        conclusion: "failure",
-        title: one_line(title),
+        conclusion,
+        title: one_line(&title),
         summary: cap(summary),
     }
 }

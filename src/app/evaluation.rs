@@ -219,7 +219,8 @@ impl App {
             // Nothing judged from the old facts may pass; but the run on the commit may be a
             // pass this PR merely inherited (another PR's, with the same head), so a verdict
             // that would not pass is replaced by a failure that says the PR is changing.
-            if !matches!(&decision, Write::Run(o) if o.conclusion == "success") {
+            if !matches!(&decision, Write::Run(o) if matches!(o.conclusion, "success" | "neutral"))
+            {
                 let output = check_output::moving(0);
                 self.write(&w, &report_sha, &output, &[]).await?;
             }

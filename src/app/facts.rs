@@ -124,7 +124,9 @@ impl App {
         output.pr_updated_at = current_updated_at(pr, read_at);
         let outcome = if unreadable.is_some() {
             Outcome::Error
-        } else if output.conclusion == "success" {
+        } else if output.conclusion == "success"
+            || (output.conclusion == "neutral" && verdict.approved)
+        {
             Outcome::Approved
         } else {
             Outcome::NotApproved

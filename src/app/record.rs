@@ -62,11 +62,7 @@ impl App {
         judged: &[PrResult],
     ) -> Vec<Record> {
         let written = (
-            if output.conclusion == "success" {
-                Conclusion::Success
-            } else {
-                Conclusion::Failure
-            },
+            Conclusion::of_check(output.conclusion),
             output.title.clone(),
         );
         let context =
@@ -108,11 +104,7 @@ impl App {
             .map(|(r, d)| OtherPr {
                 pr: r.number,
                 base: r.base.clone(),
-                conclusion: if r.output.conclusion == "success" {
-                    Conclusion::Success
-                } else {
-                    Conclusion::Failure
-                },
+                conclusion: Conclusion::of_check(r.output.conclusion),
                 decision_id: d.id.clone(),
             })
             .collect();

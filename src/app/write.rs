@@ -57,7 +57,7 @@ impl App {
         self.metrics.check_write_failure();
         // A run we could not see may be passing: only a known non-passing run is safe. (A
         // repository that is gone, or no longer ours, has nothing left to write to.)
-        let pass_stands = output.conclusion != "success"
+        let pass_stands = !matches!(output.conclusion, "success" | "neutral")
             && failure.standing != Standing::NotPassing
             && !failure.error.is_not_found();
         tracing::warn!(

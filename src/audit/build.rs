@@ -53,7 +53,7 @@ impl DecisionRecord {
         snapshot: &Snapshot,
         verdict: &Verdict,
     ) -> DecisionRecord {
-        let outcome = (Conclusion::of(verdict.approved), verdict.title.clone());
+        let outcome = (Conclusion::of_verdict(verdict), verdict.check_title());
         DecisionRecord::from_check(context, source, policy, snapshot, verdict, outcome)
     }
 

@@ -33,13 +33,14 @@ kind_tag!(MergeKind, "merge");
 kind_tag!(PushKind, "push");
 kind_tag!(CheckpointKind, "checkpoint");
 
-/// A check run's conclusion, as GitHub spells it. Only these two are ever written: the gate
-/// never reports `neutral` or `skipped`, which GitHub counts as passing.
+/// A check run's conclusion, as GitHub spells it. `neutral` only in a policy's report mode
+/// (which GitHub counts as passing; a merge judged against it never has `gate_passed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Conclusion {
     Success,
     Failure,
+    Neutral,
 }
 
 impl Conclusion {
@@ -47,6 +48,7 @@ impl Conclusion {
         match self {
             Conclusion::Success => "success",
             Conclusion::Failure => "failure",
+            Conclusion::Neutral => "neutral",
         }
     }
 
@@ -57,6 +59,21 @@ impl Conclusion {
         } else {
             Conclusion::Failure
         }
+    }
+
+    /// A conclusion as the check run spells it; anything but `success` and `neutral` is
+    /// `failure`.
+    pub fn of_check(conclusion: &str) -> Conclusion {
+        match conclusion {
+            "success" => Conclusion::Success,
+            "neutral" => Conclusion::Neutral,
+            _ => Conclusion::Failure,
+        }
+    }
+
+    /// What the check run for `verdict` concludes (report mode included).
+    pub fn of_verdict(verdict: &crate::evaluate::Verdict) -> Conclusion {
+        Conclusion::of_check(verdict.check_conclusion())
     }
 }
 

@@ -24,7 +24,7 @@ pub struct Replay {
 
 impl Replay {
     pub fn today_conclusion(&self) -> Conclusion {
-        Conclusion::of(self.today.approved)
+        Conclusion::of_verdict(&self.today)
     }
 }
 
@@ -69,7 +69,8 @@ pub fn replay(record: &DecisionRecord) -> Result<Replay, NotReplayable> {
         errors: e.to_string(),
     })?;
     let today = evaluate(&policy, snapshot, &record.policy_path);
-    let same = Conclusion::of(today.approved) == record.conclusion && today.title == record.title;
+    let same =
+        Conclusion::of_verdict(&today) == record.conclusion && today.check_title() == record.title;
     Ok(Replay {
         same,
         recorded: (record.conclusion, record.title.clone()),

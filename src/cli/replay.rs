@@ -78,7 +78,7 @@ fn show(decision: &DecisionRecord, outcome: &Replay, out: &mut dyn Write) -> u8 
     }
     let _ = writeln!(out, "{}: different verdict", decision.id);
     let _ = writeln!(out, "  recorded: {conclusion}: {title}");
-    let _ = writeln!(out, "  today:    {today}: {}", outcome.today.title);
+    let _ = writeln!(out, "  today:    {today}: {}", outcome.today.check_title());
     let _ = writeln!(out, "\nToday's verdict in full:\n");
     let _ = write!(out, "{}", report::text(&outcome.today));
     EXIT_NOT_APPROVED

@@ -128,8 +128,15 @@ pub fn evaluate(policy: &Policy, snapshot: &Snapshot, policy_path: &str) -> Verd
         &unlinked_lines,
     );
     let notes = notes(policy, snapshot, &teams, complete);
+    // Report mode never covers a change to the policy itself (its owners still decide, so
+    // report mode cannot be used to change the policy, or to switch to enforce, without
+    // them), nor a PR whose file list is incomplete (it may change the policy).
+    let report_only = policy.settings.mode == crate::policy::Mode::Report
+        && complete
+        && !triggers.policy_file_changed;
 
     Verdict {
+        report_only,
         approved,
         title,
         head_sha: snapshot.head_sha.clone(),

@@ -30,6 +30,31 @@ pub struct Verdict {
     /// Things the reader should know that are not a requirement (fail-closed decisions,
     /// missing team data).
     pub notes: Vec<String>,
+    /// The policy is in `report` mode and the PR does not change it: the check is written
+    /// `neutral` whatever the verdict (see [`Verdict::check_title`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub report_only: bool,
+}
+
+impl Verdict {
+    /// The check run's title: the verdict's title, after `Report only: ` in report mode.
+    pub fn check_title(&self) -> String {
+        if self.report_only {
+            format!("Report only: {}", self.title)
+        } else {
+            self.title.clone()
+        }
+    }
+
+    /// The check run's conclusion: `neutral` in report mode, else `success` exactly when
+    /// approved.
+    pub fn check_conclusion(&self) -> &'static str {
+        match (self.report_only, self.approved) {
+            (true, _) => "neutral",
+            (false, true) => "success",
+            (false, false) => "failure",
+        }
+    }
 }
 
 /// Merged needs: the maximum `approvals`, and per group the maximum count (never a sum).

@@ -35,6 +35,7 @@ const SETTINGS_KEYS: &[&str] = &[
     "contributors_can_approve",
     "changes_requested_blocks",
     "allow_unlinked_commits",
+    "mode",
 ];
 const LEVEL_KEYS: &[&str] = &["approvals", "require"];
 const PATH_KEYS: &[&str] = &["name", "match", "except", "level", "require"];
@@ -190,6 +191,19 @@ impl Loader<'_> {
         if let Some(v) = doc.get("settings") {
             if let Some(t) = self.table(v, "`settings`") {
                 self.unknown_keys(t, SETTINGS_KEYS, "in [settings]");
+                if let Some(v) = t.get("mode") {
+                    match v.get_ref().as_str() {
+                        Some("enforce") => raw.settings.mode = super::Mode::Enforce,
+                        Some("report") => raw.settings.mode = super::Mode::Report,
+                        _ => self.error(
+                            &v.span(),
+                            format!(
+                                "`mode` must be \"enforce\" or \"report\", not {}",
+                                describe(v)
+                            ),
+                        ),
+                    }
+                }
                 let s = &mut raw.settings;
                 for (key, slot) in [
                     ("dismiss_stale_approvals", &mut s.dismiss_stale_approvals),

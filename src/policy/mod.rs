@@ -72,6 +72,18 @@ pub struct Settings {
     /// GitHub cannot link to an account blocks: nobody can tell who wrote it, so nobody can be
     /// shown not to have.
     pub allow_unlinked_commits: bool,
+    /// `enforce` (the default), or `report` while rolling the App out: every verdict is then
+    /// written `neutral`, except on a PR that changes the policy file.
+    pub mode: Mode,
+}
+
+/// Whether verdicts gate merges or are only reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Report,
 }
 
 impl Default for Settings {
@@ -81,6 +93,7 @@ impl Default for Settings {
             contributors_can_approve: false,
             changes_requested_blocks: true,
             allow_unlinked_commits: false,
+            mode: Mode::Enforce,
         }
     }
 }
