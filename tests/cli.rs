@@ -612,3 +612,40 @@ fn evaluate_reads_permissions_and_pushers_and_blocks_on_unlinked_commits() {
     );
     assert!(stderr(&o).contains("pr.json:5:"), "{}", stderr(&o));
 }
+
+#[test]
+fn evaluate_reads_the_snapshot_from_stdin_and_prints_the_check_as_markdown() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policy = write(dir.path(), "p.toml", POLICY);
+    let pr = snapshot(r#"{"user": "carol", "state": "APPROVED", "commit": "c0ffee"}"#);
+    let mut child = bin()
+        .args(["evaluate", "--format", "markdown", "--pr", "-", "--policy"])
+        .arg(&policy)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(pr.as_bytes())
+        .expect("write stdin");
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // Byte for byte the title and summary the App writes for this verdict.
+    let verdict = reviewgate::evaluate::evaluate(
+        &reviewgate::policy::Policy::parse(POLICY, "p.toml").expect("policy"),
+        &reviewgate::snapshot::Snapshot::from_json(&pr, "pr.json").expect("snapshot"),
+        reviewgate::policy::DEFAULT_POLICY_PATH,
+    );
+    let check = reviewgate::app::check_output::verdict(&verdict, None);
+    assert_eq!(stdout(&o), format!("{}\n\n{}", check.title, check.summary));
+    assert!(
+        stdout(&o).starts_with("Needs 1 more approval\n\n"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -36,6 +36,10 @@ pub(super) fn run(
     let verdict = evaluate(&policy, &snapshot, policy_path);
     let written = match format {
         Format::Text => write!(out, "{}", report::text(&verdict)),
+        Format::Markdown => {
+            let output = crate::app::check_output::verdict(&verdict, None);
+            write!(out, "{}\n\n{}", output.title, output.summary)
+        }
         Format::Json => match serde_json::to_string_pretty(&verdict) {
             Ok(json) => writeln!(out, "{json}"),
             Err(e) => {

@@ -51,7 +51,7 @@ pub enum Command {
         /// The policy file.
         #[arg(long)]
         policy: PathBuf,
-        /// The PR snapshot (JSON).
+        /// The PR snapshot (JSON); `-` reads it from standard input.
         #[arg(long)]
         pr: PathBuf,
         /// The policy file's path in the repository, to spot PRs that edit it.
@@ -147,6 +147,9 @@ pub enum AuditCommand {
 pub enum Format {
     Text,
     Json,
+    /// The check run's title, a blank line, then its summary, as the App writes them for
+    /// this verdict.
+    Markdown,
 }
 
 /// Runs a parsed command, writing results to `out` and problems to `err`; returns the exit code.
@@ -215,6 +218,12 @@ pub fn main() -> ExitCode {
 
 /// Reads a file for a command, turning failure into a message that names it.
 fn read(path: &std::path::Path, what: &str) -> Result<String, String> {
+    if path == std::path::Path::new("-") {
+        let mut text = String::new();
+        return std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map(|_| text)
+            .map_err(|e| format!("-: cannot read {what} from standard input: {e}"));
+    }
     std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read {what}: {e}", path.display()))
 }
