@@ -40,6 +40,9 @@ fn check_file(name: &str) -> usize {
                 // A policy's own [[test]] tables pass, as `reviewgate check` would require.
                 let failures = run_all(&p, DEFAULT_POLICY_PATH);
                 assert!(failures.is_empty(), "{at}: {failures:?}");
+                // Examples show clean policies: no warnings either.
+                let warnings = reviewgate::policy::warnings(&body, &p);
+                assert!(warnings.is_empty(), "{at}: {warnings:?}");
                 policy = Some(p);
             }
             "toml failing" => {

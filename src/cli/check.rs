@@ -8,7 +8,13 @@ use super::{EXIT_INVALID, EXIT_NOT_APPROVED, EXIT_OK, read};
 use crate::policy::Policy;
 use crate::policy::selftest::run_all;
 
-pub(super) fn run(path: &Path, policy_path: &str, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+pub(super) fn run(
+    path: &Path,
+    policy_path: &str,
+    deny_warnings: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
     let text = match read(path, "policy") {
         Ok(t) => t,
         Err(e) => {
@@ -18,6 +24,17 @@ pub(super) fn run(path: &Path, policy_path: &str, out: &mut dyn Write, err: &mut
     };
     match Policy::parse(&text, &path.display().to_string()) {
         Ok(policy) => {
+            let warnings = crate::policy::warnings(&text, &policy);
+            for w in &warnings {
+                let _ = writeln!(
+                    err,
+                    "{}:{}:{}: {}",
+                    path.display(),
+                    w.line,
+                    w.column,
+                    w.message
+                );
+            }
             let failures = run_all(&policy, policy_path);
             for f in &failures {
                 let _ = writeln!(err, "{}:{}:1: {}", path.display(), f.line, f.message);
@@ -42,6 +59,16 @@ pub(super) fn run(path: &Path, policy_path: &str, out: &mut dyn Write, err: &mut
                 1 => "; 1 test passed".to_string(),
                 n => format!("; {n} tests passed"),
             };
+            if deny_warnings && !warnings.is_empty() {
+                let n = warnings.len();
+                let _ = writeln!(
+                    err,
+                    "{}: {n} {} (--deny-warnings)",
+                    path.display(),
+                    if n == 1 { "warning" } else { "warnings" }
+                );
+                return EXIT_NOT_APPROVED;
+            }
             let _ = writeln!(
                 out,
                 "{}: valid ({} {}, {} {}, {} path {}){tests}",

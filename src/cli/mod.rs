@@ -36,7 +36,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate a policy file, then run its [[test]] tables; exit 0 when valid and every test
-    /// passes, 1 when a test fails (one line each on stderr), 2 with every error on stderr.
+    /// passes (warnings are printed on stderr), 1 when a test fails (one line each on stderr)
+    /// or, with --deny-warnings, when there are warnings, 2 with every error on stderr.
     Check {
         /// The policy file.
         #[arg(default_value = "policy.toml")]
@@ -45,6 +46,9 @@ pub enum Command {
         /// policy (and need its owners).
         #[arg(long, default_value = DEFAULT_POLICY_PATH)]
         policy_path: String,
+        /// Exit 1 when the policy has warnings (they are printed either way).
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Evaluate a PR snapshot against a policy; exit 0 if it may merge, 1 if not, 2 on invalid input.
     Evaluate {
@@ -158,7 +162,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Check {
             policy,
             policy_path,
-        } => check::run(&policy, &policy_path, out, err),
+            deny_warnings,
+        } => check::run(&policy, &policy_path, deny_warnings, out, err),
         Command::Evaluate {
             policy,
             pr,

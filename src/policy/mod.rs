@@ -8,11 +8,13 @@ mod diagnostics;
 mod load;
 mod matcher;
 pub mod selftest;
+mod warnings;
 
 use std::collections::BTreeMap;
 
 pub use diagnostics::{Diagnostic, PolicyErrors};
 pub use matcher::{MatchScratch, PathMatcher};
+pub use warnings::warnings;
 
 /// The only policy language version this build understands.
 pub const POLICY_VERSION: i64 = 1;
