@@ -154,7 +154,7 @@ impl App {
     }
 
     /// Every team's members at once (each read is shared with concurrent evaluations).
-    async fn team_members(
+    pub(super) async fn team_members(
         &self,
         inst: u64,
         policy: &Policy,
@@ -185,7 +185,7 @@ impl App {
     /// The permission of everyone whose approval or change request could matter: reviewers
     /// whose reviews approve or request changes, except the author and bots (who never count,
     /// whatever their permission).
-    async fn reviewer_permissions(
+    pub(super) async fn reviewer_permissions(
         &self,
         inst: u64,
         repo: &RepoName,
@@ -232,7 +232,7 @@ fn task(e: tokio::task::JoinError) -> GitHubError {
     }
 }
 
-fn author(pr: &PullRequest) -> String {
+pub(super) fn author(pr: &PullRequest) -> String {
     pr.user
         .as_ref()
         .map_or_else(|| "ghost".to_string(), |u| u.login.clone())

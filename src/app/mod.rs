@@ -24,6 +24,7 @@ pub mod jobs;
 mod proposed_policy;
 pub mod reconcile;
 mod record;
+mod snapshot;
 mod write;
 
 use std::sync::Arc;

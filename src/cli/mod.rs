@@ -6,6 +6,7 @@ mod check;
 mod evaluate;
 mod migrate;
 mod replay;
+mod snapshot;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -64,6 +65,13 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// Print the snapshot the App would evaluate for a pull request, read live from GitHub
+    /// with the App's settings (REVIEWGATE_APP_ID, the private key, REVIEWGATE_GITHUB_API_URL;
+    /// no webhook secret needed). Exit 0; 2 when a setting is missing or GitHub cannot be read.
+    Snapshot {
+        /// OWNER/REPO#NUMBER, e.g. acme/ledger#123.
+        target: String,
     },
     /// Run the GitHub App: serve webhooks and keep check runs up to date. Configured from
     /// the environment (see docs/deploy.md); exits 2 when a setting is missing or invalid.
@@ -201,6 +209,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Replay { id, record, store } => {
             replay::run(id, record.as_deref(), store.database, out, err)
         }
+        Command::Snapshot { target } => snapshot::run(&target, out, err),
         Command::Serve => match crate::server::serve_from_env() {
             Ok(()) => EXIT_OK,
             Err(e) => {

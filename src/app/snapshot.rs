@@ -1,0 +1,73 @@
+//! The snapshot the App would evaluate for a pull request, gathered on demand for
+//! `reviewgate snapshot OWNER/REPO#N`: the same reads as an evaluation (the PR, its files,
+//! reviews and commits, the base policy's teams, the reviewers' permissions, who pushed).
+
+use super::App;
+use super::jobs::PrRef;
+use crate::github::policy_source::{self, PolicyLookup};
+use crate::github::pulls;
+use crate::snapshot::Snapshot;
+
+impl App {
+    /// The snapshot of `pr_ref` as an evaluation now would build it. Who pushed comes from
+    /// the store, which only webhooks fill: without a store it is empty, and `pushers_known`
+    /// is false.
+    pub async fn snapshot_of(&self, pr_ref: &PrRef) -> Result<(Snapshot, bool), String> {
+        let (gh, inst, repo) = (&self.github, pr_ref.installation, &pr_ref.repo);
+        let (pr, _) = pulls::pull_request(gh, inst, repo, pr_ref.number)
+            .await
+            .map_err(|e| format!("cannot read {repo}#{}: {e}", pr_ref.number))?;
+        let contents = pulls::contents(gh, inst, repo, &pr).await.map_err(|e| {
+            format!("cannot read the pull request's files, reviews or commits: {e}")
+        })?;
+        let lookup = policy_source::load(
+            gh,
+            &self.policies,
+            inst,
+            repo,
+            &pr.base.ref_name,
+            &self.policy_path,
+        )
+        .await
+        .map_err(|e| format!("cannot read the review policy: {e}"))?;
+        let teams = match &lookup {
+            PolicyLookup::Found { file, .. } => match &file.policy {
+                Ok(policy) => self
+                    .team_members(inst, policy)
+                    .await
+                    .map_err(|(what, e)| format!("cannot read {what}: {e}"))?,
+                Err(_) => Default::default(),
+            },
+            PolicyLookup::Missing => Default::default(),
+        };
+        let permissions = self
+            .reviewer_permissions(inst, repo, &pr, &contents)
+            .await
+            .map_err(|(what, e)| format!("cannot read {what}: {e}"))?;
+        let (pushers, pushers_known) = match self.store.ready() {
+            Some(store) => (
+                store
+                    .pushers(pr_ref.repo_id, pr_ref.number)
+                    .await
+                    .map_err(|e| format!("cannot read who pushed from the store: {e}"))?,
+                true,
+            ),
+            None => (Vec::new(), false),
+        };
+        Ok((
+            Snapshot {
+                author: super::facts::author(&pr),
+                base: Some(pr.base.ref_name.clone()),
+                head_sha: pr.head.sha.clone(),
+                changed_files: pr.changed_files,
+                files: contents.files,
+                commits: contents.commits,
+                reviews: contents.reviews,
+                teams,
+                permissions: Some(permissions),
+                pushers,
+            },
+            pushers_known,
+        ))
+    }
+}
