@@ -316,3 +316,99 @@ async fn an_invalid_proposed_policy_fails_even_with_the_owners_approval() {
     let summary = run.summary.unwrap_or_default();
     assert!(summary.contains("names level `urgent`"), "{summary}");
 }
+
+/// Two open PRs into main (a ledger change approved by dan alone: blocked; a docs change
+/// approved by dan: passing), then a PR proposing `proposed`.
+async fn preview_of(proposed: &str, overrides: &[(&str, &str)]) -> (Harness, u64, u64, String) {
+    let h = Harness::with(support::harness::fake_world().await, overrides).await;
+    let ledger = h.fake.open_pr(
+        REPO,
+        PrSpec {
+            author: "zed".into(),
+            head_ref: "ledger-change".into(),
+            files: vec![FileSpec::modified("ledger/post.rs")],
+            ..PrSpec::default()
+        },
+    );
+    h.fake.review(REPO, ledger, "dan", "APPROVED", None);
+    let docs = h.fake.open_pr(
+        REPO,
+        PrSpec {
+            author: "zed".into(),
+            head_ref: "docs-change".into(),
+            files: vec![FileSpec::modified("docs/a.md")],
+            ..PrSpec::default()
+        },
+    );
+    h.fake.review(REPO, docs, "dan", "APPROVED", None);
+    let n = h.fake.open_pr(
+        REPO,
+        PrSpec {
+            author: "zed".into(),
+            head_ref: "new-policy".into(),
+            files: vec![FileSpec::modified(POLICY_PATH)],
+            ..PrSpec::default()
+        },
+    );
+    h.fake.set_file(REPO, "new-policy", POLICY_PATH, proposed);
+    let before: Vec<usize> = [ledger, docs]
+        .iter()
+        .map(|p| {
+            h.fake
+                .check_runs(REPO)
+                .iter()
+                .filter(|r| r.head_sha == h.head_sha(*p))
+                .count()
+        })
+        .collect();
+    let run = h.review(n, "lena", "APPROVED").await;
+    let after: Vec<usize> = [ledger, docs]
+        .iter()
+        .map(|p| {
+            h.fake
+                .check_runs(REPO)
+                .iter()
+                .filter(|r| r.head_sha == h.head_sha(*p))
+                .count()
+        })
+        .collect();
+    assert_eq!(
+        before, after,
+        "the preview never writes the other PRs' checks"
+    );
+    (h, ledger, docs, run.summary.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_policy_change_previews_the_open_prs_whose_verdict_it_changes() {
+    // The ledger rule goes: PR `ledger` would pass; `docs` is unchanged.
+    let start = POLICY.find("[[paths]]").expect("paths");
+    let proposed = &POLICY[..start];
+    let (_h, ledger, docs, summary) = preview_of(proposed, &[]).await;
+    assert!(
+        summary.contains("### Impact of this policy change"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!(
+            "- #{ledger}: blocked → pass (no longer needs: path rule `ledger`)"
+        )),
+        "{summary}"
+    );
+    assert!(!summary.contains(&format!("- #{docs}:")), "{summary}");
+    assert!(
+        summary.contains("1 open pull request into `main` would change verdict"),
+        "{summary}"
+    );
+}
+
+#[tokio::test]
+async fn the_preview_evaluates_at_most_the_configured_number_of_prs() {
+    let start = POLICY.find("[[paths]]").expect("paths");
+    let (_h, _, _, summary) =
+        preview_of(&POLICY[..start], &[("REVIEWGATE_PREVIEW_MAX_PRS", "1")]).await;
+    assert!(
+        summary.contains("Partial preview: 1 of 2 open pull requests evaluated."),
+        "{summary}"
+    );
+}

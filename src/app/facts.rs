@@ -118,7 +118,7 @@ impl App {
         let verdict = evaluate(policy, &snapshot, &self.policy_path);
         let mut output = verdict_output(policy, &verdict, pr.commits, listed_commits);
         let unreadable = self
-            .check_proposed_policy(inst, repo, &snapshot, &mut output)
+            .check_proposed_policy(pr_ref, policy, &snapshot, &mut output)
             .await;
         output.policy_sha = Some(policy_sha.clone());
         output.pr_updated_at = current_updated_at(pr, read_at);

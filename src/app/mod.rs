@@ -21,6 +21,7 @@ mod facts;
 mod fanout;
 pub mod intake;
 pub mod jobs;
+mod preview;
 mod proposed_policy;
 pub mod reconcile;
 mod record;
@@ -73,6 +74,8 @@ pub struct AppSettings {
     pub github_timeout: Duration,
     /// Most pending PRs in the store, across all replicas.
     pub queue_capacity: usize,
+    /// Most open PRs evaluated for the impact preview of a policy change (0: no preview).
+    pub preview_max_prs: usize,
 }
 
 /// Shared state of the running App.

@@ -7,11 +7,12 @@ use std::fmt::Write;
 
 use super::App;
 use super::check_output::{cap, one_line};
+use super::jobs::PrRef;
+use crate::github::GitHubError;
 use crate::github::checks::CheckOutput;
 use crate::github::policy_source::{self, PolicyLookup};
-use crate::github::{GitHubError, RepoName};
-use crate::policy::PolicyErrors;
 use crate::policy::selftest::run_all;
+use crate::policy::{Policy, PolicyErrors};
 use crate::snapshot::{FileStatus, Snapshot};
 
 /// What is wrong with a proposed policy.
@@ -27,11 +28,12 @@ impl App {
     /// returned, for the evaluation to be retried).
     pub(super) async fn check_proposed_policy(
         &self,
-        installation: u64,
-        repo: &RepoName,
+        pr_ref: &PrRef,
+        current: &Policy,
         snapshot: &Snapshot,
         output: &mut CheckOutput,
     ) -> Option<GitHubError> {
+        let (installation, repo) = (pr_ref.installation, &pr_ref.repo);
         let edits = snapshot
             .files
             .iter()
@@ -62,8 +64,16 @@ impl App {
                         })
                     } else {
                         let failures = run_all(policy, &self.policy_path);
+                        let base = snapshot.base.as_deref().unwrap_or_default();
+                        let preview = self.impact_preview(pr_ref, base, current, policy).await;
                         if failures.is_empty() {
+                            if let Some(preview) = preview {
+                                output.summary = cap(format!("{}{preview}", output.summary));
+                            }
                             return None;
+                        }
+                        if let Some(preview) = preview {
+                            output.summary = cap(format!("{}{preview}", output.summary));
                         }
                         Problem::Failing {
                             failed: failures

@@ -17,9 +17,6 @@ impl App {
         let (pr, _) = pulls::pull_request(gh, inst, repo, pr_ref.number)
             .await
             .map_err(|e| format!("cannot read {repo}#{}: {e}", pr_ref.number))?;
-        let contents = pulls::contents(gh, inst, repo, &pr).await.map_err(|e| {
-            format!("cannot read the pull request's files, reviews or commits: {e}")
-        })?;
         let lookup = policy_source::load(
             gh,
             &self.policies,
@@ -40,8 +37,23 @@ impl App {
             },
             PolicyLookup::Missing => Default::default(),
         };
+        self.snapshot_with(pr_ref, &pr, teams).await
+    }
+
+    /// The snapshot of `pr` with these team members: its files, reviews and commits, the
+    /// reviewers' permissions and (from the store) who pushed.
+    pub(super) async fn snapshot_with(
+        &self,
+        pr_ref: &PrRef,
+        pr: &crate::github::types::PullRequest,
+        teams: std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Result<(Snapshot, bool), String> {
+        let (gh, inst, repo) = (&self.github, pr_ref.installation, &pr_ref.repo);
+        let contents = pulls::contents(gh, inst, repo, pr).await.map_err(|e| {
+            format!("cannot read the pull request's files, reviews or commits: {e}")
+        })?;
         let permissions = self
-            .reviewer_permissions(inst, repo, &pr, &contents)
+            .reviewer_permissions(inst, repo, pr, &contents)
             .await
             .map_err(|(what, e)| format!("cannot read {what}: {e}"))?;
         let (pushers, pushers_known) = match self.store.ready() {
@@ -56,7 +68,7 @@ impl App {
         };
         Ok((
             Snapshot {
-                author: super::facts::author(&pr),
+                author: super::facts::author(pr),
                 base: Some(pr.base.ref_name.clone()),
                 head_sha: pr.head.sha.clone(),
                 changed_files: pr.changed_files,

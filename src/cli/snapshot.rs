@@ -132,6 +132,7 @@ async fn gather(
             debounce: config.debounce,
             github_timeout: config.github_timeout,
             queue_capacity: config.queue_capacity,
+            preview_max_prs: config.preview_max_prs,
         },
     );
     app.snapshot_of(&PrRef {

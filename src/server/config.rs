@@ -79,6 +79,9 @@ pub struct Config {
     pub lease: Duration,
     /// How long audit records are kept (`REVIEWGATE_AUDIT_RETENTION_DAYS`).
     pub audit_retention: Duration,
+    /// Most open PRs evaluated for a policy change's impact preview
+    /// (`REVIEWGATE_PREVIEW_MAX_PRS`; 0: no preview).
+    pub preview_max_prs: usize,
 }
 
 /// A setting that stops start-up.
@@ -252,7 +255,9 @@ impl Config {
                     36_500,
                 )?,
         );
+        let preview_max_prs = number("REVIEWGATE_PREVIEW_MAX_PRS", 100, 0, 1000)? as usize;
         Ok(Config {
+            preview_max_prs,
             database_url: read_database_url(&get)?,
             lease,
             audit_retention,

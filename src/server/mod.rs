@@ -90,6 +90,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
             debounce: config.debounce,
             github_timeout: config.github_timeout,
             queue_capacity: config.queue_capacity,
+            preview_max_prs: config.preview_max_prs,
         },
     ));
     let state = Arc::new(ServerState {

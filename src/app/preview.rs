@@ -1,0 +1,176 @@
+//! The impact preview of a policy change: on a PR that edits the policy file, the open PRs
+//! into the same base whose verdict the proposed policy would change (blocked → pass or pass →
+//! blocked), each with the requirement that differs. It only reads: those PRs' own checks
+//! are never written from here.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::App;
+use super::jobs::PrRef;
+use crate::evaluate::{Source, Verdict, evaluate};
+use crate::github::pulls::{Listing, pages};
+use crate::github::types::PullRequest;
+use crate::policy::Policy;
+
+/// PRs listed in a preview at most.
+const MAX_LISTED: usize = 50;
+
+impl App {
+    /// The preview section for a PR (`editing`) proposing `proposed` in place of `current`
+    /// on `base`; `None` when no open PR's verdict changes (or there is nothing to compare).
+    pub(super) async fn impact_preview(
+        &self,
+        editing: &PrRef,
+        base: &str,
+        current: &Policy,
+        proposed: &Policy,
+    ) -> Option<String> {
+        let max = self.settings.preview_max_prs;
+        if max == 0 {
+            return None;
+        }
+        let listing = Listing::new(
+            editing.installation,
+            "GET /repos/{owner}/{repo}/pulls",
+            format!(
+                "{}/pulls?state=open&base={}",
+                editing.repo.api_path(),
+                crate::github::client::encode(base)
+            ),
+        );
+        let open: Vec<PullRequest> = match pages(&self.github, listing, 1).await {
+            Ok(prs) => prs,
+            Err(e) => {
+                return Some(format!(
+                    "\n\n### Impact of this policy change\n\nThe open pull requests into `{base}` could not be listed: {e}.\n"
+                ));
+            }
+        };
+        let others: Vec<&PullRequest> = open
+            .iter()
+            .filter(|p| p.number != editing.number && p.base.ref_name == base)
+            .collect();
+        let total = others.len();
+        let mut changed = Vec::new();
+        let mut evaluated = 0;
+        let mut unreadable = 0;
+        for pr in others.iter().take(max) {
+            let pr_ref = PrRef {
+                number: pr.number,
+                ..editing.clone()
+            };
+            match self.gather(&pr_ref, pr, &[current, proposed]).await {
+                Ok(snapshot) => {
+                    evaluated += 1;
+                    let before = evaluate(current, &snapshot, &self.policy_path);
+                    let after = evaluate(proposed, &snapshot, &self.policy_path);
+                    if before.approved != after.approved {
+                        changed.push((pr.number, difference(&before, &after)));
+                    }
+                }
+                Err(_) => unreadable += 1,
+            }
+        }
+        Some(section(base, &changed, evaluated, total, unreadable))
+    }
+
+    /// What the proposed policy's evaluation of `pr` needs: the snapshot, with the teams of
+    /// every policy in `policies`.
+    async fn gather(
+        &self,
+        pr_ref: &PrRef,
+        pr: &PullRequest,
+        policies: &[&Policy],
+    ) -> Result<crate::snapshot::Snapshot, String> {
+        let mut teams = BTreeMap::new();
+        for policy in policies {
+            teams.extend(
+                self.team_members(pr_ref.installation, policy)
+                    .await
+                    .map_err(|(what, e)| format!("{what}: {e}"))?,
+            );
+        }
+        self.snapshot_with(pr_ref, pr, teams)
+            .await
+            .map(|(snapshot, _)| snapshot)
+    }
+}
+
+/// `blocked → pass (…)` with the requirement that differs, named as the check names it.
+fn difference(before: &Verdict, after: &Verdict) -> String {
+    let word = |v: &Verdict| if v.approved { "pass" } else { "blocked" };
+    let unmet = |v: &Verdict| -> Vec<String> {
+        v.requirements
+            .iter()
+            .filter(|r| !r.satisfied)
+            .map(|r| label(&r.source))
+            .collect()
+    };
+    let (was, now) = (unmet(before), unmet(after));
+    let why = if after.approved {
+        match was.first() {
+            Some(r) => format!("no longer needs: {r}"),
+            None => format!("was: {}", before.title),
+        }
+    } else {
+        match now.iter().find(|r| !was.contains(r)).or(now.first()) {
+            Some(r) => format!("now needs: {r} — {}", after.title),
+            None => after.title.clone(),
+        }
+    };
+    format!("{} → {} ({why})", word(before), word(after))
+}
+
+fn label(source: &Source) -> String {
+    match source {
+        Source::DefaultLevel { level } => format!("default level `{level}`"),
+        Source::Path { name, .. } => format!("path rule `{name}`"),
+        Source::PolicyOwners { group, .. } => format!("policy owners `{group}`"),
+        Source::UnlinkedCommit { sha, .. } => format!("unlinked commit {sha}"),
+    }
+}
+
+fn section(
+    base: &str,
+    changed: &[(u64, String)],
+    evaluated: usize,
+    total: usize,
+    unreadable: usize,
+) -> String {
+    let mut out = String::from("\n\n### Impact of this policy change\n\n");
+    if evaluated < total {
+        let _ = writeln!(
+            out,
+            "Partial preview: {evaluated} of {total} open pull requests evaluated.\n"
+        );
+    }
+    if unreadable > 0 {
+        let _ = writeln!(
+            out,
+            "{unreadable} pull request{} could not be read from GitHub and {} not previewed.\n",
+            if unreadable == 1 { "" } else { "s" },
+            if unreadable == 1 { "is" } else { "are" }
+        );
+    }
+    if changed.is_empty() {
+        let _ = writeln!(
+            out,
+            "No open pull request into `{base}` would change verdict under the proposed policy."
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{} open pull request{} into `{base}` would change verdict under the proposed policy:\n",
+        changed.len(),
+        if changed.len() == 1 { "" } else { "s" }
+    );
+    for (number, what) in changed.iter().take(MAX_LISTED) {
+        let _ = writeln!(out, "- #{number}: {what}");
+    }
+    if changed.len() > MAX_LISTED {
+        let _ = writeln!(out, "- … and {} more", changed.len() - MAX_LISTED);
+    }
+    out
+}
