@@ -62,6 +62,10 @@ pub enum Command {
         /// The policy file's path in the repository, to spot PRs that edit it.
         #[arg(long, default_value = DEFAULT_POLICY_PATH)]
         policy_path: String,
+        /// An organisation-wide floor: the PR needs the union of this policy's requirements
+        /// and --policy's, each judged with its own file's settings and groups.
+        #[arg(long, value_name = "FILE")]
+        org_policy: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -176,8 +180,19 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             policy,
             pr,
             policy_path,
+            org_policy,
             format,
-        } => evaluate::run(&policy, &pr, &policy_path, format, out, err),
+        } => evaluate::run(
+            evaluate::Inputs {
+                policy_file: &policy,
+                org_policy_file: org_policy.as_deref(),
+                pr_file: &pr,
+                policy_path: &policy_path,
+            },
+            format,
+            out,
+            err,
+        ),
         Command::Migrate => migrate::run(out, err),
         Command::Audit {
             command:

@@ -5,6 +5,7 @@
 //! members) resolves toward needing more approvals, never fewer.
 
 mod reviews;
+mod union;
 pub mod verdict;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -13,6 +14,7 @@ use crate::policy::{Level, MatchScratch, Policy, is_bot};
 use crate::snapshot::Snapshot;
 
 use reviews::{Teams, key, review_facts};
+pub use union::{Floor, evaluate_with_floor};
 pub use verdict::{
     ApprovalCount, Blocker, GroupCount, Ignored, Needs, Requirement, Reviewer, Source, Verdict,
 };
@@ -232,6 +234,7 @@ fn unlinked_commits(policy: &Policy, snapshot: &Snapshot) -> Vec<Requirement> {
                 reason: format!("commit {short} has {who} GitHub cannot link to an account"),
                 files: Vec::new(),
                 matched_files: 0,
+                origin: None,
                 approvals: None,
                 groups: Vec::new(),
                 satisfied: false,
@@ -411,6 +414,7 @@ impl<'a> GroupTally<'a> {
             approvals,
             groups,
             satisfied,
+            origin: None,
         }
     }
 }

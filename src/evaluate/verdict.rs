@@ -103,6 +103,10 @@ pub struct Requirement {
     pub approvals: Option<ApprovalCount>,
     pub groups: Vec<GroupCount>,
     pub satisfied: bool,
+    /// The policy file it comes from, when a PR is judged under more than one (a
+    /// repository's policy and its organisation's floor): `acme/.github:.github/review-policy.toml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// Files listed per requirement; the count is always exact.

@@ -226,6 +226,10 @@ fn requirement(out: &mut String, style: Style, r: &Requirement) {
         }
         Source::UnlinkedCommit { .. } => r.reason.clone(),
     };
+    let what = match &r.origin {
+        Some(origin) => format!("{what} from {}", style.code(origin)),
+        None => what,
+    };
     style.item(out, 0, &format!("{mark} {what}: {}", describe_needs(r)));
     style.item(out, 1, &format!("applies because {}", r.reason));
     for f in &r.files {
