@@ -214,6 +214,15 @@ impl App {
                 )
                 .await
             }
+            // Merges and pushes waiting to be recorded are never given up on: only transient
+            // failures reach here for them (a permanent one takes the fail-closed answer),
+            // and the events stay in the inbox; retried at most a minute apart, for ever.
+            Err(JobError::GitHub(e)) if claim.target == crate::store::Target::Audit => {
+                let delay = super::pass_retry_delay(claim.attempts + 1);
+                tracing::warn!(key = %claim.key, error = %e, attempt = claim.attempts + 1, delay_secs = delay.as_secs(), "recording merges and pushes failed; retrying later");
+                self.timed("release", store.release(claim, delay, true))
+                    .await
+            }
             Err(JobError::GitHub(e)) if e.is_transient() && claim.attempts < MAX_RETRIES => {
                 let delay = Duration::from_secs(5 << claim.attempts);
                 tracing::warn!(key = %claim.key, error = %e, attempt = claim.attempts + 1, delay_secs = delay.as_secs(), "job failed; retrying later");
