@@ -419,7 +419,7 @@ fn hostile_policies_fail_with_a_message_and_never_panic() {
     assert!(
         errors(&many)
             .iter()
-            .any(|l| l.contains("policies are limited to 4000"))
+            .any(|l| l.contains("policies are limited to 20000"))
     );
 
     for garbage in [
