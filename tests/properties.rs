@@ -1,5 +1,6 @@
 //! Property tests of the evaluator's monotonicity: more approval never hurts, and more
-//! changed files never need less.
+//! changed files never need less; and of the glob matcher against a reference matcher written
+//! from docs/policy.md's words.
 
 use std::collections::BTreeMap;
 
@@ -256,4 +257,401 @@ proptest! {
         prop_assert_eq!(v.approved, v.requirements.iter().all(|r| r.satisfied) && v.blocked_by.is_empty());
         prop_assert!(!v.title.is_empty() && !v.title.contains('\n'));
     }
+}
+
+// --------------------------------------------------------------------------------------------
+// Globs: the matcher against a reference written from docs/policy.md's words
+// --------------------------------------------------------------------------------------------
+
+/// A deliberately naive glob matcher, written from the words of docs/policy.md rather than
+/// from the implementation: write out every alternative of the braces, split each at its
+/// `/`, and match component by component, backtracking over characters. Exponential in the
+/// worst case, which does not matter for the small globs the test generates.
+mod reference {
+    /// One element of a glob whose braces have been written out.
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum Atom {
+        Lit(char),
+        /// `?`
+        Any,
+        /// `[...]`: negated, and the characters or ranges listed.
+        Class(bool, Vec<(char, char)>),
+        /// A run of `n` stars, and whether a `{`, `,` or `}` stands right before or after it.
+        Stars(usize, bool),
+    }
+
+    /// Every alternative of `glob`, or `None` if the glob is malformed (an unbalanced brace,
+    /// an unclosed class, a reversed range, a dangling `\`).
+    pub fn alternatives(glob: &str) -> Option<Vec<Vec<Atom>>> {
+        let chars: Vec<char> = glob.chars().collect();
+        let mut at = 0;
+        let out = sequence(&chars, &mut at, false)?;
+        (at == chars.len()).then_some(out)
+    }
+
+    /// Reads until the end, or (inside braces) a `,` or `}` it does not consume.
+    fn sequence(c: &[char], at: &mut usize, in_braces: bool) -> Option<Vec<Vec<Atom>>> {
+        let mut alts: Vec<Vec<Atom>> = vec![Vec::new()];
+        // Whether a `{`, `,` or `}` stands just before the current position.
+        let mut after_brace = in_braces;
+        while *at < c.len() {
+            let ch = c[*at];
+            let atom = match ch {
+                ',' | '}' if in_braces => return Some(alts),
+                '}' => return None,
+                '{' => {
+                    *at += 1;
+                    let mut branches = Vec::new();
+                    loop {
+                        branches.extend(sequence(c, at, true)?);
+                        match c.get(*at) {
+                            Some(',') => *at += 1,
+                            Some('}') => {
+                                *at += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
+                    alts = alts
+                        .iter()
+                        .flat_map(|a| {
+                            branches.iter().map(move |b| {
+                                let mut x = a.clone();
+                                x.extend(b.iter().cloned());
+                                x
+                            })
+                        })
+                        .collect();
+                    after_brace = true;
+                    continue;
+                }
+                '*' => {
+                    let mut n = 0;
+                    while c.get(*at) == Some(&'*') {
+                        n += 1;
+                        *at += 1;
+                    }
+                    let next = c.get(*at).copied();
+                    let before_brace =
+                        next == Some('{') || (in_braces && matches!(next, Some(',' | '}')));
+                    let atom = Atom::Stars(n, after_brace || before_brace);
+                    after_brace = false;
+                    alts.iter_mut().for_each(|a| a.push(atom.clone()));
+                    continue;
+                }
+                '?' => Atom::Any,
+                '\\' => {
+                    *at += 1;
+                    Atom::Lit(*c.get(*at)?)
+                }
+                '[' => {
+                    // `!` or `^` first negates; `]` first is a member; `a-b` is a range; a
+                    // `-` first or last is a member; a backslash is an ordinary character.
+                    *at += 1;
+                    let negated = matches!(c.get(*at), Some('!' | '^'));
+                    if negated {
+                        *at += 1;
+                    }
+                    let start = *at;
+                    let mut end = start + 1;
+                    while *c.get(end)? != ']' {
+                        end += 1;
+                    }
+                    let members = &c[start..end];
+                    let mut ranges = Vec::new();
+                    let mut i = 0;
+                    while i < members.len() {
+                        if i + 2 < members.len() && members[i + 1] == '-' {
+                            if members[i + 2] < members[i] {
+                                return None;
+                            }
+                            ranges.push((members[i], members[i + 2]));
+                            i += 3;
+                        } else {
+                            ranges.push((members[i], members[i]));
+                            i += 1;
+                        }
+                    }
+                    *at = end;
+                    Atom::Class(negated, ranges)
+                }
+                other => Atom::Lit(other),
+            };
+            *at += 1;
+            after_brace = false;
+            alts.iter_mut().for_each(|a| a.push(atom.clone()));
+        }
+        if in_braces { None } else { Some(alts) }
+    }
+
+    /// The alternative's components, split at each literal `/`.
+    fn components(alt: &[Atom]) -> Vec<&[Atom]> {
+        alt.split(|a| *a == Atom::Lit('/')).collect()
+    }
+
+    fn is_globstar(component: &[Atom]) -> bool {
+        matches!(component, [Atom::Stars(2, _)])
+    }
+
+    /// Whether the docs allow the glob: well-formed; no class that lists `/`; and every
+    /// alternative can match a file path (not empty, no leading or trailing `/`, no `//`),
+    /// with every run of two or more stars next to a brace being a whole-component `**`; and
+    /// a glob with such a `**` has at most 16 alternatives.
+    pub fn valid(glob: &str) -> bool {
+        let Some(alts) = alternatives(glob) else {
+            return false;
+        };
+        let brace_globstar = alts
+            .iter()
+            .flatten()
+            .any(|a| matches!(a, Atom::Stars(n, true) if *n >= 2));
+        if brace_globstar && alts.len() > 16 {
+            return false;
+        }
+        alts.iter().all(|alt| {
+            let comps = components(alt);
+            let classes_ok = alt.iter().all(|a| match a {
+                Atom::Class(false, ranges) => {
+                    !ranges.iter().any(|&(lo, hi)| lo <= '/' && '/' <= hi)
+                }
+                _ => true,
+            });
+            let stars_ok = comps.iter().all(|comp| {
+                comp.iter().all(|a| match a {
+                    Atom::Stars(n, true) if *n >= 2 => is_globstar(comp),
+                    _ => true,
+                })
+            });
+            !alt.is_empty() && comps.iter().all(|comp| !comp.is_empty()) && classes_ok && stars_ok
+        })
+    }
+
+    /// Whether `path` matches `glob` (a valid one).
+    pub fn matches(glob: &str, path: &str) -> bool {
+        let parts: Vec<&str> = path.split('/').collect();
+        alternatives(glob)
+            .unwrap_or_default()
+            .iter()
+            .any(|alt| components_match(&components(alt), &parts))
+    }
+
+    /// `**` as a whole component matches zero or more directories; as the last component,
+    /// one or more components. Any other component matches exactly one path component.
+    fn components_match(glob: &[&[Atom]], path: &[&str]) -> bool {
+        match glob.split_first() {
+            None => path.is_empty(),
+            Some((comp, rest)) if is_globstar(comp) => {
+                let least = if rest.is_empty() { 1 } else { 0 };
+                (least..=path.len()).any(|k| components_match(rest, &path[k..]))
+            }
+            Some((comp, rest)) => {
+                !path.is_empty()
+                    && component_matches(comp, &path[0].chars().collect::<Vec<_>>())
+                    && components_match(rest, &path[1..])
+            }
+        }
+    }
+
+    /// One component, character by character: a character matches itself, `?` any one
+    /// character, a class one character in it (or, negated, not in it), a run of stars any
+    /// number of characters.
+    fn component_matches(glob: &[Atom], text: &[char]) -> bool {
+        match glob.split_first() {
+            None => text.is_empty(),
+            Some((Atom::Stars(..), rest)) => {
+                (0..=text.len()).any(|k| component_matches(rest, &text[k..]))
+            }
+            Some((atom, rest)) => {
+                let Some((&ch, more)) = text.split_first() else {
+                    return false;
+                };
+                let ok = match atom {
+                    Atom::Lit(l) => *l == ch,
+                    Atom::Any => true,
+                    Atom::Class(negated, ranges) => {
+                        ranges.iter().any(|&(lo, hi)| lo <= ch && ch <= hi) != *negated
+                    }
+                    Atom::Stars(..) => false,
+                };
+                ok && component_matches(rest, more)
+            }
+        }
+    }
+
+    /// A path that the alternative `alt` matches, the wildcards filled from `choices`.
+    pub fn sample(alt: &[Atom], choices: &mut impl Iterator<Item = usize>) -> String {
+        const FILL: &[&str] = &["a", "é", "x.rs", "日本", "b"];
+        let mut pick = |n: usize| choices.next().unwrap_or(0) % n;
+        let comps = components(alt);
+        let mut out: Vec<String> = Vec::new();
+        for (i, comp) in comps.iter().enumerate() {
+            if is_globstar(comp) {
+                let least = usize::from(i + 1 == comps.len());
+                for _ in 0..least + pick(3) {
+                    out.push(FILL[pick(FILL.len())].to_string());
+                }
+                continue;
+            }
+            let mut s = String::new();
+            for atom in comp.iter() {
+                match atom {
+                    Atom::Lit(c) => s.push(*c),
+                    Atom::Any => s.push(['a', 'é', '日', '.'][pick(4)]),
+                    Atom::Stars(..) => {
+                        for _ in 0..pick(3) {
+                            s.push(['a', 'é', 'z'][pick(3)]);
+                        }
+                    }
+                    Atom::Class(false, ranges) => s.push(ranges[pick(ranges.len())].0),
+                    Atom::Class(true, ranges) => {
+                        let outside = ['a', 'b', 'é', 'z', 'ü', '日']
+                            .into_iter()
+                            .filter(|c| !ranges.iter().any(|&(lo, hi)| lo <= *c && *c <= hi))
+                            .collect::<Vec<_>>();
+                        s.push(
+                            outside
+                                .get(pick(outside.len().max(1)))
+                                .copied()
+                                .unwrap_or('q'),
+                        );
+                    }
+                }
+            }
+            out.push(s);
+        }
+        out.join("/")
+    }
+}
+
+/// Random globs from pieces that exercise every rule of the docs: non-ASCII characters,
+/// `?`, classes (one that lists `/`), runs of stars, escapes, and braces with empty and
+/// nested alternatives — valid and invalid.
+fn glob_strategy() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        4 => Just("a"),
+        2 => Just("b"),
+        3 => Just("é"),
+        1 => Just("日"),
+        4 => Just("/"),
+        3 => Just("*"),
+        3 => Just("**"),
+        2 => Just("?"),
+        1 => Just("[éa]"),
+        1 => Just("[!a]"),
+        1 => Just("[^é]"),
+        1 => Just("[a-c]"),
+        1 => Just("[/]"),
+        1 => Just("[!/]"),
+        1 => Just("\\*"),
+        1 => Just("."),
+        1 => Just("**/"),
+        1 => Just("/**"),
+    ]
+    .prop_map(String::from);
+    let sequence = piece.prop_recursive(3, 32, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 1..4).prop_map(|v| v.concat()),
+            proptest::collection::vec(
+                proptest::collection::vec(inner, 0..3).prop_map(|v| v.concat()),
+                1..4
+            )
+            .prop_map(|branches| format!("{{{}}}", branches.join(","))),
+        ]
+    });
+    proptest::collection::vec(sequence, 1..4).prop_map(|v| v.concat())
+}
+
+fn glob_path_strategy() -> impl Strategy<Value = String> {
+    let component = prop_oneof![
+        Just("a"),
+        Just("b"),
+        Just("é"),
+        Just("ab"),
+        Just("aé"),
+        Just("日"),
+        Just("x.rs"),
+        Just("*"),
+        Just("."),
+        Just("c"),
+    ];
+    proptest::collection::vec(component, 1..5).prop_map(|v| v.join("/"))
+}
+
+#[test]
+fn globs_match_exactly_what_the_docs_say() {
+    use proptest::test_runner::{Config, TestRunner};
+    // GLOB_CASES=60000 for a longer hunt.
+    let cases: u32 = std::env::var("GLOB_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3000);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        ..Config::default()
+    });
+    let valid = std::cell::Cell::new(0usize);
+    let hits = std::cell::Cell::new(0usize);
+    let strategy = (
+        glob_strategy(),
+        proptest::collection::vec(glob_path_strategy(), 1..6),
+        proptest::collection::vec(0usize..1000, 0..40),
+    );
+    let result = runner.run(&strategy, |(glob, mut paths, choices)| {
+        let policy = format!(
+            "version = 1\ndefault_level = \"s\"\npolicy_owners = \"o\"\n[groups]\no = [\"ann\"]\n\
+             [levels.s]\napprovals = 1\n[[paths]]\nmatch = ['{glob}']\nlevel = \"s\"\n"
+        );
+        let parsed = Policy::parse(&policy, "p.toml");
+        prop_assert_eq!(
+            parsed.is_ok(),
+            reference::valid(&glob),
+            "glob {:?}: {:?}",
+            glob,
+            parsed.as_ref().err().map(ToString::to_string)
+        );
+        let Ok(policy) = parsed else {
+            return Ok(());
+        };
+        valid.set(valid.get() + 1);
+        // Paths the glob should match, built from its own alternatives.
+        let mut choices = choices.into_iter().cycle();
+        for alt in reference::alternatives(&glob)
+            .unwrap_or_default()
+            .iter()
+            .take(4)
+        {
+            paths.push(reference::sample(alt, &mut choices));
+        }
+        let mut scratch = reviewgate::policy::MatchScratch::default();
+        for path in &paths {
+            let mut got = false;
+            policy
+                .matcher()
+                .matching_rules(path, &mut scratch, |_| got = true);
+            let want = reference::matches(&glob, path);
+            hits.set(hits.get() + usize::from(want));
+            prop_assert_eq!(got, want, "glob {:?} vs path {:?}", glob, path);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    eprintln!(
+        "{} of {cases} random globs valid; {} glob-path pairs matched",
+        valid.get(),
+        hits.get()
+    );
+    // The generator must exercise both sides of each question.
+    assert!(
+        valid.get() > cases as usize / 5,
+        "only {} valid globs",
+        valid.get()
+    );
+    assert!(
+        hits.get() > cases as usize / 3,
+        "only {} matches",
+        hits.get()
+    );
 }

@@ -766,7 +766,7 @@ fn the_explanation_names_the_files_the_people_and_the_way_out() {
 
 #[test]
 fn a_pathological_glob_cannot_make_evaluation_slow() {
-    // Backtracking matchers take exponential time on patterns like this one; globset
+    // Backtracking matchers take exponential time on patterns like this one; the matcher
     // compiles to a finite automaton, so the time stays linear in the path length.
     let text = POLICY.to_string()
         + "\n[[paths]]\nmatch = [\"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b\", \"**/**/**/**/**/**/**/**/**/**/x\"]\nlevel = \"critical\"\n";

@@ -13,8 +13,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diagnostics::{Diagnostic, LineIndex};
+use super::glob::Glob;
 use super::limits::{MAX_COUNT, MAX_DIAGNOSTICS, MAX_GLOB_LEN, MAX_PATTERNS, MAX_POLICY_BYTES};
-use super::matcher::{PathMatcher, compile_glob};
+use super::matcher::PathMatcher;
 use super::{Group, Level, Member, POLICY_VERSION, PathRule, Policy, Settings, TeamRef};
 
 pub(super) type Span = Range<usize>;
@@ -561,11 +562,11 @@ impl Loader<'_> {
                     format!("glob `{s}` starts with `/`, but paths are matched relative to the repository root; drop the leading `/`"),
                 );
             } else {
-                match compile_glob(s) {
+                match Glob::parse(s) {
                     Ok(_) => out.push(s.to_string()),
                     Err(e) => self.error(
                         &item.span(),
-                        format!("invalid glob `{s}` in `{key}` of {label}: {}", e.kind()),
+                        format!("invalid glob `{s}` in `{key}` of {label}: {e}"),
                     ),
                 }
             }
@@ -666,9 +667,8 @@ impl Loader<'_> {
                 self.error(
                     &(0..0),
                     format!(
-                        "the policy's globs are too complex to match together ({e}); \
-                         use fewer `{{…}}` alternations, `[…]` classes and wildcards per glob, \
-                         or split long globs into several simpler ones"
+                        "the policy's globs are too complex to match together: {e}; \
+                         write globs that share their wildcard shapes, or fewer globs"
                     ),
                 );
                 return None;

@@ -419,7 +419,7 @@ fn hostile_policies_fail_with_a_message_and_never_panic() {
     assert!(
         errors(&many)
             .iter()
-            .any(|l| l.contains("policies are limited to 4000"))
+            .any(|l| l.contains("policies are limited to 20000"))
     );
 
     for garbage in [
@@ -430,5 +430,96 @@ fn hostile_policies_fail_with_a_message_and_never_panic() {
         "version = 1\n[levels.a]\napprovals = 99999999999999999999",
     ] {
         assert!(!errors(garbage).is_empty(), "{garbage:?}");
+    }
+}
+
+fn assert_glob_errors(cases: &[(&str, &str, &str)]) {
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter_map(|(from, to, want)| {
+            let errs = errors(&edit(from, to));
+            (errs.len() != 1 || !errs[0].starts_with(want))
+                .then(|| format!("{to}: want {want:?}, got {errs:#?}"))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+// Globs that could never match what their author wrote (issue 13 §0) are errors, each
+// reported at the glob as `file:line:column`, like any other invalid glob.
+
+#[test]
+fn a_glob_ending_in_a_slash_is_rejected_where_it_stands() {
+    assert_glob_errors(&[
+        (
+            "\"payments/**\"",
+            "\"payments/\"",
+            "p.toml:24:23: invalid glob `payments/` in `match` of [[paths]] entry 1 (\"ledger\"): it ends with `/`, but a file path never does, so it can never match; did you mean `payments/**`?",
+        ),
+        (
+            "\"payments/**\"",
+            "\"payments/**/\"",
+            "p.toml:24:23: invalid glob `payments/**/` in `match` of [[paths]] entry 1 (\"ledger\"): it ends with `/`, but a file path never does, so it can never match; did you mean `payments/**`?",
+        ),
+        (
+            "\"**/testdata/**\"",
+            "\"{a/,b}\"",
+            "p.toml:25:22: invalid glob `{a/,b}` in `except` of [[paths]] entry 1 (\"ledger\"): an alternative ends with `/`",
+        ),
+    ]);
+}
+
+#[test]
+fn a_glob_no_file_path_can_match_is_rejected_where_it_stands() {
+    assert_glob_errors(&[
+        (
+            "\"payments/**\"",
+            "\"pay[/]ments\"",
+            "p.toml:24:23: invalid glob `pay[/]ments` in `match` of [[paths]] entry 1 (\"ledger\"): the class `[...]` includes `/`",
+        ),
+        (
+            "\"**/testdata/**\"",
+            "\"a//b\"",
+            "p.toml:25:22: invalid glob `a//b` in `except` of [[paths]] entry 1 (\"ledger\"): it has an empty path component",
+        ),
+        (
+            "\"**/testdata/**\"",
+            "\"{/a,b}\"",
+            "p.toml:25:22: invalid glob `{/a,b}` in `except` of [[paths]] entry 1 (\"ledger\"): an alternative starts with `/`",
+        ),
+    ]);
+}
+
+#[test]
+fn a_globstar_next_to_a_brace_that_is_not_a_whole_component_is_rejected() {
+    assert_glob_errors(&[
+        (
+            "\"payments/**\"",
+            "\"{src**,lib}/*.rs\"",
+            "p.toml:24:23: invalid glob `{src**,lib}/*.rs` in `match` of [[paths]] entry 1 (\"ledger\"): a `**` next to `{`, `,` or `}` must be a whole path component",
+        ),
+        (
+            "\"payments/**\"",
+            "\"src/{**.rs,x}\"",
+            "p.toml:24:23: invalid glob `src/{**.rs,x}` in `match` of [[paths]] entry 1 (\"ledger\"): a `**` next to `{`, `,` or `}` must be a whole path component",
+        ),
+    ]);
+}
+
+#[test]
+fn globs_the_docs_allow_stay_valid() {
+    for ok in [
+        "\"config/app{,.local}.yaml\"",
+        "\"{src/**,lib}/*.rs\"",
+        "\"i18n/[éè]/**\"",
+        "\"docs[!_]*\"",
+        "\"a**b\"",
+        "\"**\"",
+        "\"*.{rs,toml}\"",
+        "\"[!/]x\"",
+        "\"x{,}\"",
+    ] {
+        let errs = errors(&edit("\"payments/**\"", ok));
+        assert!(errs.is_empty(), "{ok}: {errs:#?}");
     }
 }
