@@ -185,12 +185,10 @@ proptest! {
         // By design (issue 10) only someone who could approve can block: a reviewer whose
         // outstanding "changes requested" stops counting when they lose write access or
         // turn out to be a pusher. Those cases unblock on purpose; every other must not.
-        let requests_changes = snapshot
-            .reviews
-            .iter()
-            .rev()
-            .find(|r| r.user.eq_ignore_ascii_case(PEOPLE[who]))
-            .is_some_and(|r| r.state == ReviewState::ChangesRequested);
+        // (Any change request of theirs: a later comment does not withdraw one.)
+        let requests_changes = snapshot.reviews.iter().any(|r| {
+            r.user.eq_ignore_ascii_case(PEOPLE[who]) && r.state == ReviewState::ChangesRequested
+        });
         prop_assume!(!requests_changes);
         let before = evaluate(&policy, &snapshot, POLICY_PATH);
         let mut less = snapshot.clone();
