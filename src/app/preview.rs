@@ -52,6 +52,18 @@ impl App {
             .filter(|p| p.number != editing.number && p.base.ref_name == base)
             .collect();
         let total = others.len();
+        // The members of both policies' teams, read once for every PR previewed.
+        let mut teams = BTreeMap::new();
+        for policy in [current, proposed] {
+            match self.team_members(editing.installation, policy).await {
+                Ok(members) => teams.extend(members),
+                Err((what, e)) => {
+                    return Some(format!(
+                        "\n\n### Impact of this policy change\n\n{what} could not be read: {e}.\n"
+                    ));
+                }
+            }
+        }
         let mut changed = Vec::new();
         let mut evaluated = 0;
         let mut unreadable = 0;
@@ -60,8 +72,8 @@ impl App {
                 number: pr.number,
                 ..editing.clone()
             };
-            match self.gather(&pr_ref, pr, &[current, proposed]).await {
-                Ok(snapshot) => {
+            match self.snapshot_with(&pr_ref, pr, teams.clone()).await {
+                Ok((snapshot, _)) => {
                     evaluated += 1;
                     let before = evaluate(current, &snapshot, &self.policy_path);
                     let after = evaluate(proposed, &snapshot, &self.policy_path);
@@ -73,27 +85,6 @@ impl App {
             }
         }
         Some(section(base, &changed, evaluated, total, unreadable))
-    }
-
-    /// What the proposed policy's evaluation of `pr` needs: the snapshot, with the teams of
-    /// every policy in `policies`.
-    async fn gather(
-        &self,
-        pr_ref: &PrRef,
-        pr: &PullRequest,
-        policies: &[&Policy],
-    ) -> Result<crate::snapshot::Snapshot, String> {
-        let mut teams = BTreeMap::new();
-        for policy in policies {
-            teams.extend(
-                self.team_members(pr_ref.installation, policy)
-                    .await
-                    .map_err(|(what, e)| format!("{what}: {e}"))?,
-            );
-        }
-        self.snapshot_with(pr_ref, pr, teams)
-            .await
-            .map(|(snapshot, _)| snapshot)
     }
 }
 

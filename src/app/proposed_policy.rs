@@ -65,15 +65,13 @@ impl App {
                     } else {
                         let failures = run_all(policy, &self.policy_path);
                         let base = snapshot.base.as_deref().unwrap_or_default();
-                        let preview = self.impact_preview(pr_ref, base, current, policy).await;
-                        if failures.is_empty() {
-                            if let Some(preview) = preview {
-                                output.summary = cap(format!("{}{preview}", output.summary));
-                            }
-                            return None;
-                        }
-                        if let Some(preview) = preview {
+                        if let Some(preview) =
+                            self.impact_preview(pr_ref, base, current, policy).await
+                        {
                             output.summary = cap(format!("{}{preview}", output.summary));
+                        }
+                        if failures.is_empty() {
+                            return None;
                         }
                         Problem::Failing {
                             failed: failures

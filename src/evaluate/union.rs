@@ -4,6 +4,7 @@
 //! settings and groups (group names are scoped to their file), so a repository can add to the
 //! floor but never lower it.
 
+use super::verdict::lower_first;
 use super::{Verdict, evaluate};
 use crate::policy::Policy;
 use crate::snapshot::Snapshot;
@@ -97,13 +98,5 @@ fn union(own: Verdict, org: Verdict, org_origin: &str) -> Verdict {
         notes,
         // Report mode only when both files say so.
         report_only: own.report_only && org.report_only,
-    }
-}
-
-fn lower_first(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
     }
 }

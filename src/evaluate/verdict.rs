@@ -211,6 +211,15 @@ pub struct Blocker {
     pub commit: String,
 }
 
+/// A title with its first letter in lower case, to follow a colon: "needs 1 more approval".
+pub(crate) fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// "1 approval", "2 approvals".
 pub(crate) fn approvals_phrase(n: u32) -> String {
     format!("{n} approval{}", if n == 1 { "" } else { "s" })

@@ -13,6 +13,7 @@ use toml::de::DeTable;
 
 use super::Policy;
 use super::load::{Loader, Span, Value, describe, integer};
+use crate::evaluate::verdict::lower_first;
 use crate::evaluate::{Verdict, evaluate};
 use crate::snapshot::{ChangedFile, Commit, FileStatus, Permission, Review, ReviewState, Snapshot};
 
@@ -210,14 +211,6 @@ fn inline_table(map: &BTreeMap<String, u32>) -> String {
     }
     let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k} = {v}")).collect();
     format!("{{ {} }}", parts.join(", "))
-}
-
-fn lower_first(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 impl Loader<'_> {

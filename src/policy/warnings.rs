@@ -7,10 +7,11 @@
 
 use std::collections::BTreeSet;
 
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
 use super::Policy;
 use super::diagnostics::{Diagnostic, LineIndex};
+use super::load::{Value, integer};
 
 /// Every warning for `policy`, loaded from `text`, in file order.
 pub fn warnings(text: &str, policy: &Policy) -> Vec<Diagnostic> {
@@ -28,8 +29,6 @@ pub fn warnings(text: &str, policy: &Policy) -> Vec<Diagnostic> {
     out.sort_by_key(|d| (d.line, d.column));
     out
 }
-
-type Value<'i> = toml::Spanned<DeValue<'i>>;
 
 fn at(index: &LineIndex<'_>, v: &Value<'_>, message: String) -> Diagnostic {
     index.diagnostic(&v.span(), message)
@@ -187,9 +186,4 @@ fn self_approval(
          a reviewer can approve, then push commits of their own, and the approval still counts"
             .to_string(),
     ));
-}
-
-fn integer(v: &Value<'_>) -> Option<i64> {
-    let i = v.get_ref().as_integer()?;
-    i64::from_str_radix(i.as_str(), i.radix()).ok()
 }
