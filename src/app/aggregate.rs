@@ -39,6 +39,8 @@ pub struct PrResult {
 pub struct Evidence {
     /// The policy file read from the base: its blob SHA and what was read, when one was.
     pub policy: Option<(String, Arc<PolicyFile>)>,
+    /// The organisation's floor, when one governed the PR too.
+    pub floor: Option<super::floor::OrgFloor>,
     /// The facts and the verdict, when the PR was evaluated.
     pub judged: Option<(Snapshot, Verdict)>,
 }

@@ -299,22 +299,28 @@ impl App {
     }
 
     /// Whether the policy file exists at `git_ref` (a file that does not compile counts: the
-    /// branch is gated, and fails closed).
+    /// branch is gated, and fails closed), or the organisation's floor governs the repository.
     async fn has_policy(&self, repo: &Repo<'_>, git_ref: &str) -> Result<bool, JobError> {
-        let lookup = policy_source::load_at(
-            &self.github,
-            &self.policies,
-            repo.installation,
-            repo.name,
-            git_ref,
-            &self.policy_path,
-        );
+        let lookup = async {
+            let own = policy_source::load_at(
+                &self.github,
+                &self.policies,
+                repo.installation,
+                repo.name,
+                git_ref,
+                &self.policy_path,
+            )
+            .await?;
+            if matches!(own, PolicyLookup::Found { .. }) {
+                return Ok(true);
+            }
+            match self.floor(repo.installation, repo.name).await {
+                Ok(floor) => Ok(floor.is_some()),
+                Err(unread) => Err(unread.error),
+            }
+        };
         self.github_call(
-            async {
-                lookup
-                    .await
-                    .map(|l| matches!(l, PolicyLookup::Found { .. }))
-            },
+            lookup,
             "whether the branch has a policy (taken as gated)",
             || true,
         )

@@ -98,6 +98,30 @@ pub fn invalid_policy(errors: &PolicyErrors, branch: &str) -> CheckOutput {
     }
 }
 
+/// The organisation's floor policy is invalid: no pull request of any of the organisation's
+/// repositories can be approved until it is fixed.
+pub fn invalid_org_policy(errors: &PolicyErrors, org: &str) -> CheckOutput {
+    let mut output = invalid_policy(errors, "");
+    let n = errors.diagnostics.len();
+    let mut summary = format!(
+        "The organisation's review policy `{}` is invalid, so no pull request of any repository of `{org}` can be approved until a lead fixes it (on the default branch of the organisation's policy repository).\n\n```\n",
+        errors.origin
+    );
+    summary.push_str(&errors.to_string().replace("```", "'''"));
+    summary.push_str("\n```\n\nCheck a policy locally with `reviewgate check <file>`.\n");
+    output.title = one_line(&format!(
+        "Invalid organisation review policy: {n} {} in {}",
+        if n == 1 { "error" } else { "errors" },
+        errors
+            .diagnostics
+            .first()
+            .map(|d| format!("{}:{}:{}", errors.origin, d.line, d.column))
+            .unwrap_or_default()
+    ));
+    output.summary = cap(summary);
+    output
+}
+
 /// GitHub could not be read: the check must not pass, and says why.
 pub fn github_error(what: &str, error: &GitHubError) -> CheckOutput {
     CheckOutput {

@@ -9,6 +9,7 @@ use serde::de::IgnoredAny;
 use super::audit_event::{AuditEvent, audit_event};
 use super::jobs::{Job, PrRef};
 use crate::github::RepoName;
+use crate::github::policy_source::FLOOR_FRESH_FOR;
 
 /// Something a delivery asks of the App.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub enum Action {
     /// Like `Enqueue`, without the debounce: a retargeted PR must not keep the verdict of its
     /// old base a moment longer than it takes to evaluate it.
     EnqueueNow(Job),
+    /// Like `Enqueue`, due after `delay`.
+    EnqueueAfter(Job, std::time::Duration),
     /// `login` pushed to the PR's head branch: a contributor, who may not approve.
     RecordPusher {
         pr: PrRef,
@@ -64,6 +67,8 @@ pub struct EventContext<'a> {
     pub app_id: u64,
     pub check_name: &'a str,
     pub policy_path: &'a str,
+    /// The repository of each organisation that holds its floor policy.
+    pub org_policy_repo: &'a str,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +81,8 @@ struct Repo {
     #[serde(default)]
     id: Option<u64>,
     full_name: String,
+    #[serde(default)]
+    default_branch: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -210,6 +217,7 @@ pub fn actions(
         .as_ref()
         .and_then(|r| RepoName::parse(&r.full_name));
     let repo_id = p.repository.as_ref().and_then(|r| r.id);
+    let default_branch = p.repository.as_ref().and_then(|r| r.default_branch.clone());
     let pr_ref = |number: u64| -> Option<PrRef> {
         Some(PrRef {
             installation: installation?,
@@ -346,7 +354,21 @@ pub fn actions(
                         repo: repo.clone(),
                         branch: branch.to_string(),
                     });
+                    // The organisation's floor: its policy repository's default branch (a
+                    // payload without `default_branch` is taken to be about it).
+                    let floor = repo.name.eq_ignore_ascii_case(cx.org_policy_repo)
+                        && default_branch.as_deref().is_none_or(|d| d == branch);
                     if let (Some(installation), Some(repo_id)) = (installation, repo_id) {
+                        if floor {
+                            // After every replica's cached read of the floor has gone stale.
+                            let delay = FLOOR_FRESH_FOR + std::time::Duration::from_secs(1);
+                            let job = Job::FloorChanged {
+                                installation,
+                                repo_id,
+                                repo: repo.clone(),
+                            };
+                            out.push(Action::EnqueueAfter(job, delay));
+                        }
                         out.push(Action::Enqueue(Job::PolicyChanged {
                             installation,
                             repo_id,

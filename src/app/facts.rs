@@ -9,17 +9,17 @@ use tokio::task::JoinSet;
 
 use super::aggregate::{Evidence, PrResult};
 use super::check_output;
+use super::floor::Unusable;
 use super::jobs::PrRef;
 use super::{App, JobError, Outcome};
-use crate::evaluate::{Verdict, evaluate};
+use crate::evaluate::Verdict;
 use crate::github::checks::CheckOutput;
 use crate::github::permissions;
-use crate::github::policy_source::{self, PolicyLookup};
 use crate::github::pulls::{self, MAX_LISTED_COMMITS, PullContents};
 use crate::github::teams;
 use crate::github::types::PullRequest;
 use crate::github::{GitHubError, RepoName};
-use crate::policy::{Policy, PolicyErrors, is_bot};
+use crate::policy::{Policy, is_bot};
 use crate::snapshot::{Permission, ReviewState, Snapshot};
 
 impl App {
@@ -48,41 +48,36 @@ impl App {
             )
         };
         let (inst, repo) = (pr_ref.installation, &pr_ref.repo);
-        let gh = &self.github;
-        // The policy comes from the base branch, never from the PR: a PR cannot loosen the
-        // rules that judge it.
-        let (contents, lookup) = tokio::join!(
-            pulls::contents(gh, inst, repo, pr),
-            policy_source::load(
-                gh,
-                &self.policies,
-                inst,
-                repo,
-                &pr.base.ref_name,
-                &self.policy_path
-            ),
+        let (contents, governing) = tokio::join!(
+            pulls::contents(&self.github, inst, repo, pr),
+            self.governing(inst, repo, &pr.base.ref_name),
         );
-        let (file, policy_sha) = match lookup {
-            Ok(PolicyLookup::Missing) => {
+        let governing = match governing {
+            Ok(g) if g.is_empty() => {
                 let mut output = check_output::no_policy(&self.policy_path, &pr.base.ref_name);
                 output.pr_updated_at = current_updated_at(pr, read_at);
                 return Ok(result(output, Outcome::NoPolicy, None));
             }
-            Ok(PolicyLookup::Found { file, blob_sha }) => (file, blob_sha),
-            Err(e) => return Ok(failed("the review policy", e)),
+            Ok(g) => g,
+            Err(unread) => return Ok(failed(&unread.what, unread.error)),
         };
         let with_policy = |r: PrResult| PrResult {
             evidence: Evidence {
-                policy: Some((policy_sha.clone(), file.clone())),
+                policy: governing.own.clone(),
+                floor: governing.floor.clone(),
                 judged: None,
             },
             ..r
         };
-        let policy = match usable(&file.policy, repo, &self.policy_path) {
+        let policies = match governing.usable(repo, &self.policy_path) {
             Ok(p) => p,
-            Err(errors) => {
-                let mut output = check_output::invalid_policy(&errors, &pr.base.ref_name);
-                output.policy_sha = Some(policy_sha.clone());
+            Err(Unusable { errors, floor }) => {
+                let mut output = if floor {
+                    check_output::invalid_org_policy(&errors, &repo.owner)
+                } else {
+                    check_output::invalid_policy(&errors, &pr.base.ref_name)
+                };
+                output.policy_sha = governing.blob_sha();
                 return Ok(with_policy(result(output, Outcome::InvalidPolicy, None)));
             }
         };
@@ -93,7 +88,8 @@ impl App {
                 return Ok(with_policy(failed(what, e)));
             }
         };
-        let team_members = match self.team_members(inst, policy).await {
+        let all = policies.policies();
+        let team_members = match self.team_members(inst, &all).await {
             Ok(t) => t,
             Err((what, e)) => return Ok(with_policy(failed(&what, e))),
         };
@@ -115,12 +111,16 @@ impl App {
             permissions: Some(permissions),
             pushers,
         };
-        let verdict = evaluate(policy, &snapshot, &self.policy_path);
-        let mut output = verdict_output(policy, &verdict, pr.commits, listed_commits);
+        let Some(verdict) = policies.evaluate(&snapshot, &self.policy_path) else {
+            let output = check_output::no_policy(&self.policy_path, &pr.base.ref_name);
+            return Ok(result(output, Outcome::NoPolicy, None));
+        };
+        let commits = (pr.commits, listed_commits);
+        let mut output = verdict_output(policies.contributors_can_approve(), &verdict, commits);
         let unreadable = self
-            .check_proposed_policy(pr_ref, policy, &snapshot, &mut output)
+            .check_proposed_policy(pr_ref, policies.own, &snapshot, &mut output)
             .await;
-        output.policy_sha = Some(policy_sha.clone());
+        output.policy_sha = governing.blob_sha();
         output.pr_updated_at = current_updated_at(pr, read_at);
         let outcome = if unreadable.is_some() {
             Outcome::Error
@@ -131,9 +131,9 @@ impl App {
         } else {
             Outcome::NotApproved
         };
-        let team_orgs = policy
-            .teams()
+        let team_orgs = all
             .iter()
+            .flat_map(|p| p.teams())
             .map(|t| t.org.to_ascii_lowercase())
             .collect();
         let mut judged = with_policy(result(output, outcome, unreadable));
@@ -157,10 +157,13 @@ impl App {
     pub(super) async fn team_members(
         &self,
         inst: u64,
-        policy: &Policy,
+        policies: &[&Policy],
     ) -> Result<BTreeMap<String, Vec<String>>, (String, GitHubError)> {
         let mut reads = JoinSet::new();
-        for team in policy.teams() {
+        let mut teams: Vec<_> = policies.iter().flat_map(|p| p.teams()).collect();
+        teams.sort_by_key(|t| t.key());
+        teams.dedup_by_key(|t| t.key());
+        for team in teams {
             let (gh, cache) = (self.github.clone(), self.teams.clone());
             reads.spawn(async move {
                 let members = teams::members(&gh, &cache, inst, &team).await;
@@ -238,37 +241,14 @@ pub(super) fn author(pr: &PullRequest) -> String {
         .map_or_else(|| "ghost".to_string(), |u| u.login.clone())
 }
 
-/// The compiled policy, unless it is invalid or names teams the repository's installation
-/// must not read (another organisation's).
-fn usable<'p>(
-    policy: &'p Result<Policy, PolicyErrors>,
-    repo: &RepoName,
-    policy_path: &str,
-) -> Result<&'p Policy, PolicyErrors> {
-    let policy = policy.as_ref().map_err(Clone::clone)?;
-    let foreign = policy.foreign_teams(&repo.owner);
-    if foreign.is_empty() {
-        Ok(policy)
-    } else {
-        Err(PolicyErrors {
-            origin: policy_path.to_string(),
-            diagnostics: foreign,
-        })
-    }
-}
-
 /// The check for a verdict, overridden when the App could not see every commit.
 fn verdict_output(
-    policy: &Policy,
+    contributors_can_approve: bool,
     verdict: &Verdict,
-    total_commits: Option<u64>,
-    listed_commits: u64,
+    (total_commits, listed_commits): (Option<u64>, u64),
 ) -> CheckOutput {
     let total_commits = total_commits.unwrap_or(listed_commits);
-    if verdict.approved
-        && !policy.settings.contributors_can_approve
-        && total_commits > listed_commits
-    {
+    if verdict.approved && !contributors_can_approve && total_commits > listed_commits {
         return check_output::incomplete(
             verdict,
             &format!(

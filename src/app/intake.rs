@@ -68,6 +68,7 @@ impl App {
         match action {
             Action::Enqueue(job) => delivery.work.push(job.work_item(debounce)),
             Action::EnqueueNow(job) => delivery.work.push(job.work_item(Duration::ZERO)),
+            Action::EnqueueAfter(job, delay) => delivery.work.push(job.work_item(delay)),
             Action::RecordPusher { pr, login } => delivery.facts.push(Fact::Pusher {
                 repo_id: pr.repo_id,
                 pr: pr.number,

@@ -44,6 +44,13 @@ pub enum Job {
         repo_id: u64,
         repo: RepoName,
     },
+    /// The organisation's floor policy, held in `repo` (its policy repository), may have
+    /// changed: re-evaluate the installation's open PRs whose run it makes out of date.
+    FloorChanged {
+        installation: u64,
+        repo_id: u64,
+        repo: RepoName,
+    },
 }
 
 impl Job {
@@ -92,6 +99,11 @@ impl Job {
                 repo_id,
                 repo,
             } => (*installation, *repo_id, repo, Subject::Audit, None),
+            Job::FloorChanged {
+                installation,
+                repo_id,
+                repo,
+            } => (*installation, *repo_id, repo, Subject::Floor, None),
         };
         WorkItem {
             repo_id,
@@ -141,6 +153,11 @@ impl Job {
                 repo,
             }],
             Target::Audit => vec![Job::Audit {
+                installation,
+                repo_id,
+                repo,
+            }],
+            Target::Floor => vec![Job::FloorChanged {
                 installation,
                 repo_id,
                 repo,

@@ -19,6 +19,7 @@ mod evaluation;
 pub mod events;
 mod facts;
 mod fanout;
+mod floor;
 pub mod intake;
 pub mod jobs;
 mod preview;
@@ -62,6 +63,11 @@ pub struct AppSettings {
     pub check_name: String,
     /// Where the policy lives on each base branch.
     pub policy_path: String,
+    /// The repository of each organisation that holds its floor policy on its default branch.
+    pub org_policy_repo: String,
+    /// Largest share of an installation's remaining quota one sweep may spend (0–1), also
+    /// when a change to the organisation's floor sweeps its installation.
+    pub reconcile_quota_share: f64,
     pub team_cache_ttl: Duration,
     pub when_no_policy: WhenNoPolicy,
     /// Evaluations that may run at once in this replica.
@@ -202,6 +208,7 @@ impl App {
                 repo_id,
                 repo,
             } => self.record_audit(turn, *installation, *repo_id, repo).await,
+            Job::FloorChanged { installation, .. } => self.floor_changed(*installation).await,
         }
     }
 

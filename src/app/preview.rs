@@ -55,7 +55,7 @@ impl App {
         // The members of both policies' teams, read once for every PR previewed.
         let mut teams = BTreeMap::new();
         for policy in [current, proposed] {
-            match self.team_members(editing.installation, policy).await {
+            match self.team_members(editing.installation, &[policy]).await {
                 Ok(members) => teams.extend(members),
                 Err((what, e)) => {
                     return Some(format!(

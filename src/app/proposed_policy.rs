@@ -29,7 +29,7 @@ impl App {
     pub(super) async fn check_proposed_policy(
         &self,
         pr_ref: &PrRef,
-        current: &Policy,
+        current: Option<&Policy>,
         snapshot: &Snapshot,
         output: &mut CheckOutput,
     ) -> Option<GitHubError> {
@@ -65,9 +65,13 @@ impl App {
                     } else {
                         let failures = run_all(policy, &self.policy_path);
                         let base = snapshot.base.as_deref().unwrap_or_default();
-                        if let Some(preview) =
-                            self.impact_preview(pr_ref, base, current, policy).await
-                        {
+                        let preview = match current {
+                            Some(current) => {
+                                self.impact_preview(pr_ref, base, current, policy).await
+                            }
+                            None => None,
+                        };
+                        if let Some(preview) = preview {
                             output.summary = cap(format!("{}{preview}", output.summary));
                         }
                         if failures.is_empty() {

@@ -4,9 +4,9 @@
 //! work in flight, a lost delivery, or a GitHub outage that outlasted the retries.
 //!
 //! A PR is evaluated when its head commit has no check run of ours, or the run's `external_id`
-//! says it was written under another policy blob or another PR `updated_at` (which moves on
-//! pushes, reviews and dismissals). Comparing recorded values, not times, keeps clock skew
-//! between the App and GitHub out of it.
+//! says it was written under another policy blob, another organisation floor, or another PR
+//! `updated_at` (which moves on pushes, reviews and dismissals). Comparing recorded values,
+//! not times, keeps clock skew between the App and GitHub out of it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -15,7 +15,6 @@ use super::jobs::{Job, PrRef};
 use super::{App, WhenNoPolicy};
 use crate::github::checks;
 use crate::github::client::Auth;
-use crate::github::policy_source::{self, PolicyLookup};
 use crate::github::pulls::{Listing, pages};
 use crate::github::types::{Installation, PullRequest, Repository};
 use crate::github::{GitHubError, RepoName};
@@ -44,6 +43,8 @@ pub struct Sweep {
 struct Expected {
     /// The base's policy blob (lower case); `None` when the base has none.
     blob_sha: Option<String>,
+    /// The organisation's floor blob (lower case); `None` when no floor governs the PR.
+    floor_blob_sha: Option<String>,
     /// The PR's `updated_at` now.
     updated_at: Option<String>,
 }
@@ -117,6 +118,28 @@ impl App {
         }
         tracing::info!(?sweep, "reconciliation sweep done");
         Ok(sweep)
+    }
+
+    /// The organisation's floor may have changed (a push to its policy repository's default
+    /// branch): sweep this installation now rather than at the next interval, within the same
+    /// share of its quota. Every PR whose run was decided under another floor is queued.
+    pub(super) async fn floor_changed(&self, installation: u64) -> Result<(), super::JobError> {
+        let mut sweep = Sweep {
+            installations: 1,
+            ..Sweep::default()
+        };
+        self.reconcile_installation(
+            installation,
+            self.settings.reconcile_quota_share,
+            &mut sweep,
+        )
+        .await?;
+        tracing::info!(
+            installation,
+            ?sweep,
+            "organisation policy changed; installation swept"
+        );
+        Ok(())
     }
 
     async fn reconcile_installation(
@@ -214,6 +237,7 @@ impl App {
         };
         own.is_some_and(|d| {
             d.policy_blob_sha == expected.blob_sha
+                && d.org_policy.map(|o| o.blob_sha) == expected.floor_blob_sha
                 && d.pr_updated_at.is_some()
                 && d.pr_updated_at == expected.updated_at
         })
@@ -252,31 +276,17 @@ impl App {
         let mut judged: Vec<(PullRequest, Option<Expected>)> = Vec::new();
         for pr in open {
             sweep.pull_requests += 1;
-            let lookup = policy_source::load(
-                &self.github,
-                &self.policies,
-                inst,
-                repo,
-                &pr.base.ref_name,
-                &self.policy_path,
-            )
-            .await;
-            let expected = match lookup {
+            let expected = match self.governing(inst, repo, &pr.base.ref_name).await {
                 // Unknown whether the run is current: judge the PR (which fails closed if
                 // GitHub still cannot be read) rather than skip it.
-                Err(e) => {
-                    tracing::warn!(pr = pr.number, error = %e, "sweep could not read the policy");
+                Err(unread) => {
+                    tracing::warn!(pr = pr.number, error = %unread.error, "sweep could not read {}", unread.what);
                     None
                 }
-                Ok(PolicyLookup::Missing) if self.when_no_policy == WhenNoPolicy::Skip => {
-                    continue;
-                }
-                Ok(PolicyLookup::Missing) => Some(Expected {
-                    blob_sha: None,
-                    updated_at: pr.updated_at.clone(),
-                }),
-                Ok(PolicyLookup::Found { blob_sha, .. }) => Some(Expected {
-                    blob_sha: Some(blob_sha.to_ascii_lowercase()),
+                Ok(g) if g.is_empty() && self.when_no_policy == WhenNoPolicy::Skip => continue,
+                Ok(g) => Some(Expected {
+                    blob_sha: g.own.map(|(sha, _)| sha.to_ascii_lowercase()),
+                    floor_blob_sha: g.floor.map(|f| f.blob_sha.to_ascii_lowercase()),
                     updated_at: pr.updated_at.clone(),
                 }),
             };

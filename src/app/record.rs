@@ -12,7 +12,8 @@ use super::check_output::cap;
 use super::write::Writer;
 use super::{App, JobError};
 use crate::audit::{
-    Conclusion, DecisionContext, DecisionRecord, OtherPr, PolicySource, Record, summary_line,
+    Conclusion, DecisionContext, DecisionRecord, FloorSource, Judged, OtherPr, PolicySource,
+    Record, summary_line,
 };
 use crate::github::checks::CheckOutput;
 use crate::report::MAX_CHECK_OUTPUT_BYTES;
@@ -129,34 +130,66 @@ fn decision(
     evidence: &Evidence,
     written: (Conclusion, String),
 ) -> DecisionRecord {
-    let source = evidence.policy.as_ref().and_then(|(blob, file)| {
+    let own = evidence.policy.as_ref().and_then(|(blob, file)| {
         let text = file.text.as_deref()?;
-        crate::audit::is_blob_sha(blob).then_some((blob.as_str(), file, text))
+        crate::audit::is_blob_sha(blob).then_some((
+            PolicySource {
+                blob_sha: blob,
+                text,
+            },
+            file,
+        ))
     });
-    match (source, &evidence.judged) {
-        (Some((blob_sha, file, text)), Some((snapshot, verdict))) => match &file.policy {
-            Ok(policy) => DecisionRecord::from_check(
-                context,
-                PolicySource { blob_sha, text },
-                policy,
-                snapshot,
-                verdict,
-                written,
-            ),
-            Err(_) => DecisionRecord::unevaluated(
-                context,
-                Some(PolicySource { blob_sha, text }),
-                written.0,
-                written.1,
-            ),
-        },
-        (source, _) => DecisionRecord::unevaluated(
-            context,
-            source.map(|(blob_sha, _, text)| PolicySource { blob_sha, text }),
+    let floor = evidence.floor.as_ref().and_then(|f| {
+        crate::audit::is_blob_sha(&f.blob_sha).then_some((
+            FloorSource {
+                file: &f.origin,
+                blob_sha: &f.blob_sha,
+                text: f.file.text.as_deref(),
+            },
+            &f.file,
+        ))
+    });
+    let unevaluated = || {
+        DecisionRecord::unevaluated(
+            context.clone(),
+            own.map(|o| o.0),
             written.0,
-            written.1,
-        ),
+            written.1.clone(),
+        )
+        .with_floor(floor.map(|f| f.0))
+    };
+    let Some((snapshot, verdict)) = &evidence.judged else {
+        return unevaluated();
+    };
+    // Evaluated only under policies that compiled and were read as text; a policy that did
+    // not (which the verdict would not exist without) leaves the record unevaluated.
+    let own_judged = match own {
+        Some((source, file)) => match &file.policy {
+            Ok(policy) => Some((source, policy)),
+            Err(_) => return unevaluated(),
+        },
+        None if evidence.policy.is_some() => return unevaluated(),
+        None => None,
+    };
+    let floor_judged = match floor {
+        Some((source, file)) => match &file.policy {
+            Ok(policy) => Some((source, policy)),
+            Err(_) => return unevaluated(),
+        },
+        None if evidence.floor.is_some() => return unevaluated(),
+        None => None,
+    };
+    if own_judged.is_none() && floor_judged.is_none() {
+        return unevaluated();
     }
+    let judged = Judged {
+        own: own_judged,
+        floor: floor_judged,
+        snapshot,
+        verdict,
+    };
+    DecisionRecord::from_judged(context, judged, written)
 }
 
 /// Cuts a summary so that `room` more bytes still fit GitHub's limit.

@@ -1,10 +1,9 @@
 //! The snapshot the App would evaluate for a pull request, gathered on demand for
 //! `reviewgate snapshot OWNER/REPO#N`: the same reads as an evaluation (the PR, its files,
-//! reviews and commits, the base policy's teams, the reviewers' permissions, who pushed).
+//! reviews and commits, the teams of the base's policy and the organisation's floor, the reviewers' permissions, who pushed).
 
 use super::App;
 use super::jobs::PrRef;
-use crate::github::policy_source::{self, PolicyLookup};
 use crate::github::pulls;
 use crate::snapshot::Snapshot;
 
@@ -17,26 +16,22 @@ impl App {
         let (pr, _) = pulls::pull_request(gh, inst, repo, pr_ref.number)
             .await
             .map_err(|e| format!("cannot read {repo}#{}: {e}", pr_ref.number))?;
-        let lookup = policy_source::load(
-            gh,
-            &self.policies,
-            inst,
-            repo,
-            &pr.base.ref_name,
-            &self.policy_path,
-        )
-        .await
-        .map_err(|e| format!("cannot read the review policy: {e}"))?;
-        let teams = match &lookup {
-            PolicyLookup::Found { file, .. } => match &file.policy {
-                Ok(policy) => self
-                    .team_members(inst, policy)
-                    .await
-                    .map_err(|(what, e)| format!("cannot read {what}: {e}"))?,
-                Err(_) => Default::default(),
-            },
-            PolicyLookup::Missing => Default::default(),
-        };
+        let governing = self
+            .governing(inst, repo, &pr.base.ref_name)
+            .await
+            .map_err(|u| format!("cannot read {}: {}", u.what, u.error))?;
+        // Only compiled policies name teams; an invalid one is reported when evaluated.
+        let policies: Vec<&crate::policy::Policy> = governing
+            .own
+            .iter()
+            .map(|(_, f)| &f.policy)
+            .chain(governing.floor.iter().map(|f| &f.file.policy))
+            .filter_map(|p| p.as_ref().ok())
+            .collect();
+        let teams = self
+            .team_members(inst, &policies)
+            .await
+            .map_err(|(what, e)| format!("cannot read {what}: {e}"))?;
         self.snapshot_with(pr_ref, &pr, teams).await
     }
 

@@ -11,8 +11,8 @@ use crate::snapshot::Snapshot;
 
 use super::approvers::{approvers, merge_approvers};
 use super::record::{
-    CheckpointRecord, Conclusion, DecisionRecord, IgnoredReviewer, Kind, MergeRecord, OtherPr,
-    PushRecord, RequirementNeeds, RequirementRecord,
+    CheckpointRecord, Conclusion, DecisionRecord, IgnoredReviewer, Kind, MergeRecord,
+    OrgPolicyRecord, OtherPr, PushRecord, RequirementNeeds, RequirementRecord,
 };
 use super::time::{format_ms, format_ms_auto, normalise_rfc3339, parse_rfc3339_ms};
 use super::{AuditError, new_id};
@@ -43,6 +43,25 @@ pub struct PolicySource<'a> {
     pub text: &'a str,
 }
 
+/// The organisation's floor as read: how reports name it, its blob SHA and its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloorSource<'a> {
+    /// `acme/.github:.github/review-policy.toml`.
+    pub file: &'a str,
+    pub blob_sha: &'a str,
+    pub text: Option<&'a str>,
+}
+
+/// A verdict and what it was reached from: the repository's own policy and the organisation's
+/// floor (at least one of them), and the snapshot.
+#[derive(Clone, Copy)]
+pub struct Judged<'a> {
+    pub own: Option<(PolicySource<'a>, &'a Policy)>,
+    pub floor: Option<(FloorSource<'a>, &'a Policy)>,
+    pub snapshot: &'a Snapshot,
+    pub verdict: &'a Verdict,
+}
+
 impl DecisionRecord {
     /// The record of a check run that says what the evaluator said: `success` exactly when
     /// `verdict` approves, with the verdict's title.
@@ -66,13 +85,45 @@ impl DecisionRecord {
         policy: &Policy,
         snapshot: &Snapshot,
         verdict: &Verdict,
+        written: (Conclusion, String),
+    ) -> DecisionRecord {
+        let judged = Judged {
+            own: Some((source, policy)),
+            floor: None,
+            snapshot,
+            verdict,
+        };
+        DecisionRecord::from_judged(context, judged, written)
+    }
+
+    /// The record of a check run judged under the repository's policy, the organisation's
+    /// floor, or both. Each requirement's approvers are qualified by the groups of the file it
+    /// came from.
+    pub fn from_judged(
+        context: DecisionContext,
+        judged: Judged<'_>,
         (conclusion, title): (Conclusion, String),
     ) -> DecisionRecord {
+        let Judged {
+            own,
+            floor,
+            snapshot,
+            verdict,
+        } = judged;
+        let policy_of = |r: &crate::evaluate::Requirement| -> Option<&Policy> {
+            match (&own, &floor) {
+                (_, Some((f, p))) if r.origin.as_deref() == Some(f.file) => Some(*p),
+                (Some((_, p)), _) => Some(*p),
+                (None, Some((_, p))) => Some(*p),
+                (None, None) => None,
+            }
+        };
         let requirements = verdict
             .requirements
             .iter()
             .map(|r| RequirementRecord {
                 source: serde_json::to_value(&r.source).unwrap_or(serde_json::Value::Null),
+                origin: r.origin.clone(),
                 reason: r.reason.clone(),
                 satisfied: r.satisfied,
                 needs: RequirementNeeds {
@@ -83,7 +134,9 @@ impl DecisionRecord {
                         .map(|g| (g.group.clone(), g.needed))
                         .collect(),
                 },
-                approvers: approvers(policy, snapshot, r),
+                approvers: policy_of(r)
+                    .map(|p| approvers(p, snapshot, r))
+                    .unwrap_or_default(),
             })
             .collect();
         let ignored = verdict
@@ -97,7 +150,8 @@ impl DecisionRecord {
                 })
             })
             .collect();
-        let mut record = DecisionRecord::unevaluated(context, Some(source), conclusion, title);
+        let mut record = DecisionRecord::unevaluated(context, own.map(|o| o.0), conclusion, title)
+            .with_floor(floor.map(|f| f.0));
         record.requirements = requirements;
         record.ignored = ignored;
         record.snapshot = Some(snapshot.clone());
@@ -134,7 +188,18 @@ impl DecisionRecord {
             snapshot: None,
             other_prs: context.other_prs,
             pr_updated_at: context.pr_updated_at,
+            org_policy: None,
         }
+    }
+
+    /// The record, naming the organisation's floor it was also reached under.
+    pub fn with_floor(mut self, floor: Option<FloorSource<'_>>) -> DecisionRecord {
+        self.org_policy = floor.map(|f| OrgPolicyRecord {
+            file: f.file.to_string(),
+            blob_sha: f.blob_sha.to_ascii_lowercase(),
+            text: f.text.map(str::to_string),
+        });
+        self
     }
 
     /// This decision's approvers across its requirements, merged per login.

@@ -20,12 +20,12 @@ pub mod replay;
 pub mod time;
 
 pub use approvers::{approvers, merge_approvers, qualifying_member};
-pub use build::{DecisionContext, MergeFacts, PolicySource, PushFacts};
+pub use build::{DecisionContext, FloorSource, Judged, MergeFacts, PolicySource, PushFacts};
 pub use chain::{ChainBreak, ChainVerifier, Fault, ZERO_HASH, record_hash, seal, verify_chain};
 pub use export::{COLUMNS, CsvWriter, ExportRow, approvers_cell, write_json_line};
 pub use record::{
     Approver, CheckpointRecord, Conclusion, DecisionRecord, IgnoredReviewer, Kind, MergeRecord,
-    OtherPr, PushRecord, Record, RequirementNeeds, RequirementRecord,
+    OrgPolicyRecord, OtherPr, PushRecord, Record, RequirementNeeds, RequirementRecord,
 };
 pub use replay::{NotReplayable, RecordFileError, Replay, parse_decision, replay};
 
@@ -110,6 +110,14 @@ pub fn check_record(record: &Record) -> Result<(), AuditError> {
             (Some(_), None) => return Err(invalid("a policy blob SHA without its text".into())),
             (None, Some(_)) => return Err(invalid("a policy text without its blob SHA".into())),
         }
+        if let Some(org) = &d.org_policy
+            && !is_blob_sha(&org.blob_sha)
+        {
+            return Err(invalid(format!(
+                "org_policy.blob_sha {:?} is not 40 lower-case hex digits",
+                org.blob_sha
+            )));
+        }
     }
     Ok(())
 }
@@ -125,12 +133,21 @@ pub fn is_blob_sha(sha: &str) -> bool {
 /// is known.
 pub fn summary_line(record: &DecisionRecord) -> String {
     let short: String = record.hash.chars().take(12).collect();
-    match &record.policy_blob_sha {
-        Some(sha) => format!(
+    let org = record.org_policy.as_ref();
+    match (&record.policy_blob_sha, org) {
+        (Some(sha), None) => format!(
             "Decision record {} (sha256 {short}) under policy {}@{sha}",
             record.id, record.policy_path
         ),
-        None => format!(
+        (Some(sha), Some(org)) => format!(
+            "Decision record {} (sha256 {short}) under policy {}@{sha} and organisation policy {}@{}",
+            record.id, record.policy_path, org.file, org.blob_sha
+        ),
+        (None, Some(org)) => format!(
+            "Decision record {} (sha256 {short}) under organisation policy {}@{}",
+            record.id, org.file, org.blob_sha
+        ),
+        (None, None) => format!(
             "Decision record {} (sha256 {short}) under no policy (none read from {})",
             record.id, record.policy_path
         ),

@@ -111,6 +111,10 @@ pub struct RequirementRecord {
     /// As the JSON verdict's `source` (docs/policy.md); kept as JSON so a record stays
     /// readable when a later version adds a kind of source.
     pub source: Value,
+    /// The policy file the requirement came from, when an organisation's floor governed the
+    /// PR too (`acme/.github:.github/review-policy.toml`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
     pub reason: String,
     pub satisfied: bool,
     pub needs: RequirementNeeds,
@@ -136,6 +140,19 @@ pub struct OtherPr {
     pub base: String,
     pub conclusion: Conclusion,
     pub decision_id: String,
+}
+
+/// The organisation's floor a decision was also reached under: the policy file at the same
+/// path on the default branch of the organisation's policy repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgPolicyRecord {
+    /// How reports name it: `acme/.github:.github/review-policy.toml`.
+    pub file: String,
+    /// Its git blob SHA (40 hex).
+    pub blob_sha: String,
+    /// Its text; null when it could not be read as text.
+    pub text: Option<String>,
 }
 
 /// What reviewgate decided for one check-run write, with everything needed to decide it again.
@@ -175,6 +192,10 @@ pub struct DecisionRecord {
     /// longer reflects its PR. Absent for merge groups and for facts read in the same second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pr_updated_at: Option<String>,
+    /// The organisation's floor, when one governed the PR (with or without a policy of the
+    /// repository's own); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_policy: Option<OrgPolicyRecord>,
 }
 
 /// A PR merged into a branch with a policy, and whether the gate had passed when it merged.

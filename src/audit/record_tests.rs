@@ -230,3 +230,137 @@ fn malformed_records_are_refused_before_they_are_stored() {
     d.id = "m-01".into();
     assert!(check_record(&d.into()).is_err(), "wrong prefix");
 }
+
+const FLOOR: &str = r#"version = 1
+default_level = "base"
+policy_owners = "org-leads"
+
+[groups]
+seniors = ["carol"]
+org-leads = ["olga"]
+
+[levels.base]
+approvals = 1
+require = { seniors = 1 }
+"#;
+
+const FLOOR_FILE: &str = "acme/.github:.github/review-policy.toml";
+const FLOOR_BLOB: &str = "89abcdef0123456789abcdef0123456789abcdef";
+
+/// A decision under the repository's policy and the floor (or the floor alone).
+fn floor_record(own: bool, reviewers: &[&str]) -> DecisionRecord {
+    use crate::evaluate::{Floor, evaluate_with_floor, repository_origin};
+    let repo_policy = Policy::parse(POLICY, "repo").expect("policy");
+    let floor = Policy::parse(FLOOR, FLOOR_FILE).expect("floor");
+    let snap = snapshot(reviewers);
+    let origin = repository_origin(
+        "acme/ledger",
+        ".github/review-policy.toml",
+        Some(FLOOR_FILE),
+    );
+    let verdict = evaluate_with_floor(
+        own.then_some((&repo_policy, origin.as_str())),
+        Some(Floor {
+            policy: &floor,
+            origin: FLOOR_FILE,
+        }),
+        &snap,
+        ".github/review-policy.toml",
+    )
+    .expect("a verdict");
+    let judged = Judged {
+        own: own.then_some((
+            PolicySource {
+                blob_sha: BLOB,
+                text: POLICY,
+            },
+            &repo_policy,
+        )),
+        floor: Some((
+            FloorSource {
+                file: FLOOR_FILE,
+                blob_sha: FLOOR_BLOB,
+                text: Some(FLOOR),
+            },
+            &floor,
+        )),
+        snapshot: &snap,
+        verdict: &verdict,
+    };
+    let written = (Conclusion::of_verdict(&verdict), verdict.check_title());
+    DecisionRecord::from_judged(context(1_700_000_000_000), judged, written)
+}
+
+#[test]
+fn a_decision_under_a_floor_records_it_and_replays_under_both_files() {
+    let record = floor_record(true, &["carol", "dave"]);
+    assert_eq!(record.conclusion, Conclusion::Success, "{}", record.title);
+    let org = record.org_policy.as_ref().expect("floor recorded");
+    assert_eq!(
+        (org.file.as_str(), org.blob_sha.as_str()),
+        (FLOOR_FILE, FLOOR_BLOB)
+    );
+    // carol counts toward the floor's `seniors` as the floor lists her, and toward the
+    // repository's `seniors` through its team: each requirement is qualified by its own file.
+    let floor_req = record
+        .requirements
+        .iter()
+        .find(|r| r.origin.as_deref() == Some(FLOOR_FILE) && r.needs.groups.contains_key("seniors"))
+        .expect("a requirement of the floor");
+    let carol = floor_req.approvers.iter().find(|a| a.login == "carol");
+    assert_eq!(
+        carol.map(|a| a.groups["seniors"].as_str()),
+        Some("carol"),
+        "{floor_req:?}"
+    );
+    let own_req = record
+        .requirements
+        .iter()
+        .find(|r| {
+            r.origin.as_deref() == Some("acme/ledger:.github/review-policy.toml")
+                && r.needs.groups.contains_key("seniors")
+        })
+        .expect("a requirement of the repository");
+    let carol = own_req.approvers.iter().find(|a| a.login == "carol");
+    assert_eq!(
+        carol.map(|a| a.groups["seniors"].as_str()),
+        Some("@acme/senior-engineers")
+    );
+    assert!(replay(&record).expect("replayable").same);
+
+    // It reads back strictly, as stored.
+    let value = Record::from(record.clone()).to_value().expect("json");
+    assert_eq!(value["org_policy"]["file"], FLOOR_FILE);
+    let back = Record::from_value(value).expect("reads back");
+    assert_eq!(back, Record::from(record));
+
+    // Under the floor alone: no policy of the repository's own, still replayable.
+    let alone = floor_record(false, &["dave"]);
+    assert_eq!(alone.policy_blob_sha, None);
+    assert_eq!(alone.conclusion, Conclusion::Failure);
+    assert!(replay(&alone).expect("replayable").same);
+    assert!(summary_line(&alone).contains(&format!(
+        "under organisation policy {FLOOR_FILE}@{FLOOR_BLOB}"
+    )));
+}
+
+#[test]
+fn a_decision_without_a_floor_has_no_floor_fields_so_old_hashes_hold() {
+    let policy = Policy::parse(POLICY, "p").expect("policy");
+    let snap = snapshot(&["carol", "dave"]);
+    let verdict = evaluate(&policy, &snap, ".github/review-policy.toml");
+    let record = DecisionRecord::from_verdict(
+        context(1_700_000_000_000),
+        PolicySource {
+            blob_sha: BLOB,
+            text: POLICY,
+        },
+        &policy,
+        &snap,
+        &verdict,
+    );
+    let value = Record::from(record).to_value().expect("json");
+    assert!(value.get("org_policy").is_none(), "{value}");
+    let requirement = &value["requirements"][0];
+    assert!(requirement.get("origin").is_none(), "{requirement}");
+}

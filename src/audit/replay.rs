@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::evaluate::{Verdict, evaluate};
+use crate::evaluate::{Floor, Verdict, evaluate_with_floor, repository_origin};
 use crate::policy::Policy;
 
 use super::record::{Conclusion, DecisionRecord, Kind};
@@ -46,7 +46,8 @@ pub enum NotReplayable {
     InvalidPolicy { id: String, errors: String },
 }
 
-/// Evaluates the record's snapshot against its policy text and compares conclusion
+/// Evaluates the record's snapshot against its policy text (and its organisation's floor,
+/// when it names one) and compares conclusion
 /// (`success` exactly when approved) and title with what was recorded.
 pub fn replay(record: &DecisionRecord) -> Result<Replay, NotReplayable> {
     let missing = |missing| NotReplayable::Missing {
@@ -54,21 +55,57 @@ pub fn replay(record: &DecisionRecord) -> Result<Replay, NotReplayable> {
         missing,
         title: record.title.clone(),
     };
-    let text = record.policy.as_deref().ok_or_else(|| missing("policy"))?;
     let snapshot = record
         .snapshot
         .as_ref()
         .ok_or_else(|| missing("snapshot"))?;
-    let origin = format!(
-        "{}@{}",
-        record.policy_path,
-        record.policy_blob_sha.as_deref().unwrap_or("?")
-    );
-    let policy = Policy::parse(text, &origin).map_err(|e| NotReplayable::InvalidPolicy {
+    let invalid = |e: crate::policy::PolicyErrors| NotReplayable::InvalidPolicy {
         id: record.id.clone(),
         errors: e.to_string(),
-    })?;
-    let today = evaluate(&policy, snapshot, &record.policy_path);
+    };
+    // The organisation's floor, when one governed the PR: the record names it by its file.
+    let floor = match &record.org_policy {
+        Some(org) => {
+            let text = org
+                .text
+                .as_deref()
+                .ok_or_else(|| missing("organisation policy"))?;
+            let origin = format!("{}@{}", org.file, org.blob_sha);
+            Some((
+                Policy::parse(text, &origin).map_err(invalid)?,
+                org.file.as_str(),
+            ))
+        }
+        None => None,
+    };
+    let own = match (&record.policy, &floor) {
+        (Some(text), _) => {
+            let origin = format!(
+                "{}@{}",
+                record.policy_path,
+                record.policy_blob_sha.as_deref().unwrap_or("?")
+            );
+            Some(Policy::parse(text, &origin).map_err(invalid)?)
+        }
+        // A repository without a policy of its own, governed by the floor alone.
+        (None, Some(_)) => None,
+        (None, None) => return Err(missing("policy")),
+    };
+    // The App names the repository's own file `owner/repo:path` beside a floor.
+    let own_origin = repository_origin(
+        &record.repository,
+        &record.policy_path,
+        floor.as_ref().map(|(_, file)| *file),
+    );
+    let today = evaluate_with_floor(
+        own.as_ref().map(|p| (p, own_origin.as_str())),
+        floor
+            .as_ref()
+            .map(|(policy, origin)| Floor { policy, origin }),
+        snapshot,
+        &record.policy_path,
+    )
+    .ok_or_else(|| missing("policy"))?;
     let same =
         Conclusion::of_verdict(&today) == record.conclusion && today.check_title() == record.title;
     Ok(Replay {

@@ -125,6 +125,8 @@ async fn gather(
         AppSettings {
             check_name: config.check_name.clone(),
             policy_path: config.policy_path.clone(),
+            org_policy_repo: config.org_policy_repo.clone(),
+            reconcile_quota_share: config.reconcile_quota_share,
             team_cache_ttl: config.team_cache_ttl,
             when_no_policy: config.when_no_policy,
             workers: 1,

@@ -14,7 +14,7 @@ use crate::policy::{Level, MatchScratch, Policy, is_bot};
 use crate::snapshot::Snapshot;
 
 use reviews::{Teams, key, review_facts};
-pub use union::{Floor, evaluate_with_floor};
+pub use union::{Floor, evaluate_with_floor, repository_origin};
 pub use verdict::{
     ApprovalCount, Blocker, GroupCount, Ignored, Needs, Requirement, Reviewer, Source, Verdict,
 };

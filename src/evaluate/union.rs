@@ -15,6 +15,18 @@ pub struct Floor<'a> {
     pub origin: &'a str,
 }
 
+/// How reports name a repository's own policy file beside a floor: `owner/repo:path`, or,
+/// for a PR of the organisation's policy repository into a branch whose policy differs from
+/// the floor (the same name), `owner/repo:path (base branch)`.
+pub fn repository_origin(repository: &str, policy_path: &str, floor: Option<&str>) -> String {
+    let origin = format!("{repository}:{policy_path}");
+    if floor == Some(origin.as_str()) {
+        format!("{origin} (base branch)")
+    } else {
+        origin
+    }
+}
+
 /// Evaluates `snapshot` under the repository's policy (`own`, with how reports name it), if it
 /// has one, and under `floor`. Without a floor this is [`evaluate`].
 pub fn evaluate_with_floor(

@@ -36,10 +36,17 @@ pub struct PolicyFile {
 /// touches the policy drops it at once; this bounds staleness should that webhook be lost.
 pub const POLICY_FRESH_FOR: Duration = Duration::from_secs(5);
 
+/// How long a read of an organisation's floor stays fresh. Longer than a branch's policy:
+/// most organisations have none, and GitHub's 404 (unlike a 304) spends quota, so every
+/// evaluation would otherwise pay for it. A push to the floor drops it at once where it is
+/// received, and sweeps the installation once every replica's read has gone stale.
+pub const FLOOR_FRESH_FOR: Duration = Duration::from_secs(30);
+
 /// Policy reads by repository, branch and path (shared by concurrent evaluations), and
 /// compiled policies by blob SHA (the same file is compiled once however many PRs use it).
 pub struct PolicyCache {
     lookups: Coalesced<PolicyLookup>,
+    floors: Coalesced<PolicyLookup>,
     compiled: Mutex<HashMap<String, Arc<PolicyFile>>>,
 }
 
@@ -47,6 +54,7 @@ impl Default for PolicyCache {
     fn default() -> Self {
         PolicyCache {
             lookups: Coalesced::new(POLICY_FRESH_FOR, 10_000),
+            floors: Coalesced::new(FLOOR_FRESH_FOR, 10_000),
             compiled: Mutex::new(HashMap::new()),
         }
     }
@@ -59,15 +67,19 @@ const MAX_COMPILED: usize = 1024;
 impl PolicyCache {
     /// Drops every kept read of a repository's policy (after a push that may change it).
     pub fn forget_repo(&self, repo: &RepoName) {
-        self.lookups
-            .forget_prefix(&format!("{}/", repo.to_string().to_ascii_lowercase()));
+        let prefix = format!("{}/", repo.to_string().to_ascii_lowercase());
+        self.lookups.forget_prefix(&prefix);
+        self.floors.forget_prefix(&prefix);
     }
 
     /// The compiled policy of a blob, compiling it (off the async worker threads: a policy
     /// at the glob limit takes a few hundred milliseconds) unless it was compiled before.
+    /// Keyed by blob and origin: the same text read as a repository's policy and as the
+    /// organisation's floor names a different file in its errors.
     async fn compiled(&self, content: Content, origin: String) -> (Arc<PolicyFile>, bool) {
+        let key = format!("{}\n{origin}", content.sha);
         if let Ok(map) = self.compiled.lock() {
-            if let Some(p) = map.get(&content.sha) {
+            if let Some(p) = map.get(&key) {
                 return (p.clone(), true);
             }
         }
@@ -90,7 +102,7 @@ impl PolicyCache {
             if map.len() >= MAX_COMPILED {
                 map.clear();
             }
-            map.insert(sha, policy.clone());
+            map.insert(key, policy.clone());
         }
         (policy, false)
     }
@@ -129,36 +141,74 @@ pub async fn load_at(
     git_ref: &str,
     path: &str,
 ) -> Result<PolicyLookup, GitHubError> {
+    let at = At {
+        installation,
+        repo,
+        git_ref: Some(git_ref),
+        path,
+        origin: path.to_string(),
+    };
+    lookup(gh, cache, at).await
+}
+
+/// The policy at `path` on `repo`'s default branch (whatever it is named), named `origin` in
+/// its errors: the organisation's floor (`acme/.github:.github/review-policy.toml`), read at
+/// most once per [`FLOOR_FRESH_FOR`].
+pub async fn load_default_branch(
+    gh: &GitHub,
+    cache: &PolicyCache,
+    installation: u64,
+    repo: &RepoName,
+    path: &str,
+    origin: &str,
+) -> Result<PolicyLookup, GitHubError> {
+    let at = At {
+        installation,
+        repo,
+        git_ref: None,
+        path,
+        origin: origin.to_string(),
+    };
+    lookup(gh, cache, at).await
+}
+
+/// Where a policy is read: `git_ref` `None` is the repository's default branch.
+struct At<'a> {
+    installation: u64,
+    repo: &'a RepoName,
+    git_ref: Option<&'a str>,
+    path: &'a str,
+    origin: String,
+}
+
+async fn lookup(gh: &GitHub, cache: &PolicyCache, at: At<'_>) -> Result<PolicyLookup, GitHubError> {
+    // The key starts with the repository, so a push to it forgets every read of it.
     let key = format!(
-        "{}/{git_ref}\n{path}",
-        repo.to_string().to_ascii_lowercase()
+        "{}/{}\n{}\n{}",
+        at.repo.to_string().to_ascii_lowercase(),
+        at.git_ref.unwrap_or("(default branch)"),
+        at.path,
+        at.origin
     );
-    let (lookup, _) = cache
-        .lookups
-        .get(&key, || fetch(gh, cache, installation, repo, git_ref, path))
-        .await?;
+    let lookups = match at.git_ref {
+        Some(_) => &cache.lookups,
+        None => &cache.floors,
+    };
+    let (lookup, _) = lookups.get(&key, || fetch(gh, cache, &at)).await?;
     Ok(lookup)
 }
 
 /// Reads the file with a conditional request (GitHub answers 304, costing no quota, when it
 /// has not changed) and compiles it unless that blob was compiled before.
-async fn fetch(
-    gh: &GitHub,
-    cache: &PolicyCache,
-    installation: u64,
-    repo: &RepoName,
-    git_ref: &str,
-    path: &str,
-) -> Result<PolicyLookup, GitHubError> {
+async fn fetch(gh: &GitHub, cache: &PolicyCache, at: &At<'_>) -> Result<PolicyLookup, GitHubError> {
+    let mut url = format!("{}/contents/{}", at.repo.api_path(), encode_path(at.path));
+    if let Some(git_ref) = at.git_ref {
+        url = format!("{url}?ref={}", encode(git_ref));
+    }
     let request = Request::get(
-        Auth::Installation(installation),
+        Auth::Installation(at.installation),
         "GET /repos/{owner}/{repo}/contents/{path}",
-        format!(
-            "{}/contents/{}?ref={}",
-            repo.api_path(),
-            encode_path(path),
-            encode(git_ref)
-        ),
+        url,
     )
     .conditional();
     let (value, response) = match gh.get_json::<serde_json::Value>(&request).await {
@@ -166,7 +216,7 @@ async fn fetch(
         Err(e) if e.is_not_found() => return Ok(PolicyLookup::Missing),
         Err(e) => return Err(e),
     };
-    let origin = path.to_string();
+    let origin = at.origin.clone();
     if value.is_array() {
         return Ok(invalid(
             origin,

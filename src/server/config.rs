@@ -45,6 +45,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the policy lives on each repository's base branch.
     pub policy_path: String,
+    /// The repository of each organisation whose default branch holds the organisation's
+    /// floor policy, at `policy_path` (`REVIEWGATE_ORG_POLICY_REPO`, default `.github`).
+    pub org_policy_repo: String,
     pub check_name: String,
     pub log_format: LogFormat,
     /// Evaluations that may run at once.
@@ -90,6 +93,26 @@ pub struct Config {
 pub struct ConfigError {
     pub setting: &'static str,
     pub problem: String,
+}
+
+/// A repository name as GitHub allows it: letters, digits, `.`, `-` and `_`, at most 100.
+fn org_policy_repo(value: Option<String>) -> Result<String, ConfigError> {
+    let name = value.map_or_else(|| ".github".to_string(), |v| v.trim().to_string());
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    if name.is_empty()
+        || name.len() > 100
+        || !name.chars().all(allowed)
+        || name == "."
+        || name == ".."
+    {
+        return Err(err(
+            "REVIEWGATE_ORG_POLICY_REPO",
+            format!(
+                "must be a repository name such as .github (letters, digits, '.', '-', '_'), not {name:?}"
+            ),
+        ));
+    }
+    Ok(name)
 }
 
 fn err(setting: &'static str, problem: impl Into<String>) -> ConfigError {
@@ -185,6 +208,7 @@ impl Config {
                 "must be a file path in the repository, such as .github/review-policy.toml",
             ));
         }
+        let org_policy_repo = org_policy_repo(get("REVIEWGATE_ORG_POLICY_REPO"))?;
         let check_name = get("REVIEWGATE_CHECK_NAME").unwrap_or_else(|| "reviewgate".to_string());
         let check_name = check_name.trim().to_string();
         // GitHub's limit counts characters, not UTF-8 bytes.
@@ -270,6 +294,7 @@ impl Config {
             github_api_url,
             listen,
             policy_path,
+            org_policy_repo,
             check_name,
             log_format,
             workers: number("REVIEWGATE_WORKERS", 32, 1, 1024)? as usize,
@@ -366,6 +391,7 @@ mod tests {
         assert_eq!(c.webhook_secrets.len(), 1);
         assert_eq!(c.reconcile_interval, Duration::from_secs(600));
         assert_eq!(c.when_no_policy, WhenNoPolicy::Fail);
+        assert_eq!(c.org_policy_repo, ".github");
     }
 
     #[test]
@@ -459,6 +485,11 @@ mod tests {
                 "REVIEWGATE_POLICY_PATH",
                 "dir/",
                 "REVIEWGATE_POLICY_PATH: must be a file path",
+            ),
+            (
+                "REVIEWGATE_ORG_POLICY_REPO",
+                "acme/.github",
+                "REVIEWGATE_ORG_POLICY_REPO: must be a repository name such as .github",
             ),
             (
                 "REVIEWGATE_LOG_FORMAT",

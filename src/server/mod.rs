@@ -83,6 +83,8 @@ pub async fn start(config: Config) -> Result<Running, String> {
         AppSettings {
             check_name: config.check_name.clone(),
             policy_path: config.policy_path.clone(),
+            org_policy_repo: config.org_policy_repo.clone(),
+            reconcile_quota_share: config.reconcile_quota_share,
             team_cache_ttl: config.team_cache_ttl,
             when_no_policy: config.when_no_policy,
             workers: config.workers,

@@ -211,6 +211,7 @@ async fn webhook(State(state): State<Arc<ServerState>>, request: Request) -> Res
             app_id: state.app_id,
             check_name: &app.check_name,
             policy_path: &app.policy_path,
+            org_policy_repo: &app.settings.org_policy_repo,
         };
         let actions = match events::actions(&event, &body, &cx) {
             Ok(a) => a,
@@ -290,7 +291,8 @@ fn record_job(job: &crate::app::jobs::Job) {
         }
         Job::PolicyChanged { repo, .. }
         | Job::RepoChanged { repo, .. }
-        | Job::Audit { repo, .. } => {
+        | Job::Audit { repo, .. }
+        | Job::FloorChanged { repo, .. } => {
             span.record("repo", tracing::field::display(repo));
         }
     }

@@ -53,6 +53,9 @@ pub enum Subject {
     /// [`Fact::AuditEvent`]): one key per repository, so one replica at a time records them,
     /// in the order they came.
     Audit,
+    /// The organisation's floor policy (held in this repository) may have changed: sweep the
+    /// installation's open PRs.
+    Floor,
 }
 
 /// A fact only webhooks carry, kept per PR.
@@ -98,16 +101,18 @@ pub enum Target {
     Branch(String),
     Repo,
     Audit,
+    Floor,
 }
 
 impl Target {
-    /// The key text: `pr/<n>`, `branch/<name>`, `repo`, `audit`.
+    /// The key text: `pr/<n>`, `branch/<name>`, `repo`, `audit`, `floor`.
     pub fn key(&self) -> String {
         match self {
             Target::Pr(n) => format!("pr/{n}"),
             Target::Branch(b) => format!("branch/{b}"),
             Target::Repo => "repo".to_string(),
             Target::Audit => "audit".to_string(),
+            Target::Floor => "floor".to_string(),
         }
     }
 
@@ -120,6 +125,8 @@ impl Target {
             Ok(Target::Repo)
         } else if key == "audit" {
             Ok(Target::Audit)
+        } else if key == "floor" {
+            Ok(Target::Floor)
         } else if let Some(n) = key.strip_prefix("pr/") {
             n.parse().map(Target::Pr).map_err(|_| corrupt())
         } else if let Some(b) = key.strip_prefix("branch/") {
@@ -417,6 +424,7 @@ impl<'a> Upsert<'a> {
             Subject::Branch(b) => (Target::Branch(b.clone()), false, None),
             Subject::Repo => (Target::Repo, false, None),
             Subject::Audit => (Target::Audit, false, None),
+            Subject::Floor => (Target::Floor, false, None),
         };
         Ok(Upsert {
             repo_id: to_i64("repository id", w.repo_id)?,
@@ -547,6 +555,8 @@ mod tests {
             Target::Pr(7),
             Target::Branch("release/2.x".into()),
             Target::Repo,
+            Target::Audit,
+            Target::Floor,
         ] {
             assert_eq!(Target::parse(&t.key()).expect("parse"), t);
         }
