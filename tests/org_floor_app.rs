@@ -378,3 +378,33 @@ async fn the_sweep_notices_a_changed_floor_without_a_webhook() {
         run.title
     );
 }
+
+#[tokio::test]
+async fn the_impact_preview_compares_verdicts_under_the_floor_too() {
+    // The floor wants two approvals everywhere.
+    let h = harness_with(&ORG_POLICY.replace("approvals = 1", "approvals = 2")).await;
+    // #a has one approval: blocked by the floor now, and still blocked after the change.
+    let a = h.fake.open_pr(REPO, pr(&["src/a.rs"]));
+    h.fake.review(REPO, a, "dan", "APPROVED", None);
+    // #b has two: passes now, blocked once the repository wants three.
+    let b = h.fake.open_pr(REPO, pr(&["src/b.rs"]));
+    h.fake.review(REPO, b, "dan", "APPROVED", None);
+    h.fake.review(REPO, b, "erin", "APPROVED", None);
+    let edit = h.fake.open_pr(REPO, pr(&[POLICY_PATH]));
+    let head_ref = h.fake.pr_json(REPO, edit)["head"]["ref"]
+        .as_str()
+        .expect("head ref")
+        .to_string();
+    let proposed = support::harness::POLICY.replacen("approvals = 1", "approvals = 3", 1);
+    h.fake.set_file(REPO, &head_ref, POLICY_PATH, &proposed);
+    let run = opened(&h, REPO, edit).await;
+    let text = summary(&run);
+    assert!(
+        text.contains(&format!("- #{b}: pass → blocked")),
+        "#{b} is listed: {text}"
+    );
+    assert!(
+        !text.contains(&format!("- #{a}:")),
+        "#{a} stays blocked by the floor, so its verdict does not change: {text}"
+    );
+}

@@ -118,7 +118,7 @@ impl App {
         let commits = (pr.commits, listed_commits);
         let mut output = verdict_output(policies.contributors_can_approve(), &verdict, commits);
         let unreadable = self
-            .check_proposed_policy(pr_ref, policies.own, &snapshot, &mut output)
+            .check_proposed_policy(pr_ref, &policies, &snapshot, &mut output)
             .await;
         output.policy_sha = governing.blob_sha();
         output.pr_updated_at = current_updated_at(pr, read_at);

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::App;
+use super::floor::Usable;
 use super::jobs::PrRef;
-use crate::evaluate::{Source, Verdict, evaluate};
+use crate::evaluate::{Source, Verdict};
 use crate::github::pulls::{Listing, pages};
 use crate::github::types::PullRequest;
 use crate::policy::Policy;
@@ -17,15 +18,22 @@ use crate::policy::Policy;
 const MAX_LISTED: usize = 50;
 
 impl App {
-    /// The preview section for a PR (`editing`) proposing `proposed` in place of `current`
-    /// on `base`; `None` when no open PR's verdict changes (or there is nothing to compare).
+    /// The preview section for a PR (`editing`) proposing `proposed` in place of the base's
+    /// own policy on `base`; `None` when no open PR's verdict changes (or there is nothing to
+    /// compare). Verdicts are compared under the organisation's floor too, when one governs:
+    /// a change the floor makes moot changes no verdict.
     pub(super) async fn impact_preview(
         &self,
         editing: &PrRef,
         base: &str,
-        current: &Policy,
+        current: &Usable<'_>,
         proposed: &Policy,
     ) -> Option<String> {
+        let proposed = Usable {
+            own: Some(proposed),
+            own_origin: current.own_origin.clone(),
+            floor: current.floor,
+        };
         let max = self.settings.preview_max_prs;
         if max == 0 {
             return None;
@@ -54,8 +62,8 @@ impl App {
         let total = others.len();
         // The members of both policies' teams, read once for every PR previewed.
         let mut teams = BTreeMap::new();
-        for policy in [current, proposed] {
-            match self.team_members(editing.installation, &[policy]).await {
+        for policies in [current.policies(), proposed.policies()] {
+            match self.team_members(editing.installation, &policies).await {
                 Ok(members) => teams.extend(members),
                 Err((what, e)) => {
                     return Some(format!(
@@ -75,8 +83,11 @@ impl App {
             match self.snapshot_with(&pr_ref, pr, teams.clone()).await {
                 Ok((snapshot, _)) => {
                     evaluated += 1;
-                    let before = evaluate(current, &snapshot, &self.policy_path);
-                    let after = evaluate(proposed, &snapshot, &self.policy_path);
+                    let before = current.evaluate(&snapshot, &self.policy_path);
+                    let after = proposed.evaluate(&snapshot, &self.policy_path);
+                    let (Some(before), Some(after)) = (before, after) else {
+                        continue;
+                    };
                     if before.approved != after.approved {
                         changed.push((pr.number, difference(&before, &after)));
                     }

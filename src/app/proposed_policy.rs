@@ -7,12 +7,13 @@ use std::fmt::Write;
 
 use super::App;
 use super::check_output::{cap, one_line};
+use super::floor::Usable;
 use super::jobs::PrRef;
 use crate::github::GitHubError;
 use crate::github::checks::CheckOutput;
 use crate::github::policy_source::{self, PolicyLookup};
+use crate::policy::PolicyErrors;
 use crate::policy::selftest::run_all;
-use crate::policy::{Policy, PolicyErrors};
 use crate::snapshot::{FileStatus, Snapshot};
 
 /// What is wrong with a proposed policy.
@@ -29,7 +30,7 @@ impl App {
     pub(super) async fn check_proposed_policy(
         &self,
         pr_ref: &PrRef,
-        current: Option<&Policy>,
+        current: &Usable<'_>,
         snapshot: &Snapshot,
         output: &mut CheckOutput,
     ) -> Option<GitHubError> {
@@ -65,13 +66,9 @@ impl App {
                     } else {
                         let failures = run_all(policy, &self.policy_path);
                         let base = snapshot.base.as_deref().unwrap_or_default();
-                        let preview = match current {
-                            Some(current) => {
-                                self.impact_preview(pr_ref, base, current, policy).await
-                            }
-                            None => None,
-                        };
-                        if let Some(preview) = preview {
+                        if let Some(preview) =
+                            self.impact_preview(pr_ref, base, current, policy).await
+                        {
                             output.summary = cap(format!("{}{preview}", output.summary));
                         }
                         if failures.is_empty() {
