@@ -91,6 +91,7 @@ fn large_snapshot(files: usize) -> Snapshot {
                 sha: Some(format!("c{i}")),
                 author: Some(format!("dev{}", i % 7)),
                 committer: Some("web-flow".into()),
+                parents: Vec::new(),
             })
             .collect(),
         reviews: (0..40)
@@ -134,6 +135,7 @@ fn large_snapshot(files: usize) -> Snapshot {
                 .collect(),
         ),
         pushers: vec!["dev1".into(), "reviewer3".into()],
+        fingerprints: Default::default(),
     }
 }
 

@@ -1365,6 +1365,7 @@ async fn octocrab_models_parse_the_fakes_answers_and_payloads() {
                 sha: head.clone(),
                 author: None,
                 committer: Some("dev".into()),
+                parents: None,
             }],
             ..PrSpec::default()
         },

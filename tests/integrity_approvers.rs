@@ -224,6 +224,7 @@ async fn a_commit_github_cannot_attribute_blocks() {
                 sha: head.clone(),
                 author: None,
                 committer: Some("zed".into()),
+                parents: None,
             }],
             ..pr(&["src/lib.rs"])
         },

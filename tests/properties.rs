@@ -128,6 +128,7 @@ fn snapshot_strategy() -> impl Strategy<Value = Snapshot> {
                     sha: None,
                     author: Some("gus".into()),
                     committer: committer.map(|c| PEOPLE[c].to_string()),
+                    parents: Vec::new(),
                 }],
                 reviews,
                 teams: if with_team {
@@ -140,6 +141,7 @@ fn snapshot_strategy() -> impl Strategy<Value = Snapshot> {
                 },
                 permissions,
                 pushers: pushers.into_iter().map(|p| PEOPLE[p].to_string()).collect(),
+                fingerprints: Default::default(),
             },
         )
 }

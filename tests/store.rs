@@ -27,6 +27,7 @@ on_both!(
     release_holder_and_release_all,
     gate_write_refuses_stale_short_and_lost,
     pushers_are_kept_until_thirty_days_after_close,
+    heads_fingerprints_and_pushes_are_kept_per_pr_until_thirty_days_after_close,
     deliveries_are_forgotten_after_seven_days,
     team_orgs_find_prs,
     named_leases_have_one_holder,
@@ -407,6 +408,7 @@ async fn pushers_are_kept_until_thirty_days_after_close(db: &Db) {
         repo_id: 1,
         pr,
         login: login.to_string(),
+        head_sha: None,
     };
     s.accept(&[facts(
         "p1",
@@ -443,6 +445,74 @@ async fn pushers_are_kept_until_thirty_days_after_close(db: &Db) {
         vec!["bob"],
         "reopened"
     );
+}
+
+async fn heads_fingerprints_and_pushes_are_kept_per_pr_until_thirty_days_after_close(db: &Db) {
+    let s = &db.store;
+    s.record_fingerprint(1, 1, "ABC123", "F00D")
+        .await
+        .expect("record");
+    s.record_fingerprint(1, 1, "def456", "beef")
+        .await
+        .expect("record");
+    // A head evaluated again keeps the latest; another PR's heads are its own.
+    s.record_fingerprint(1, 1, "abc123", "cafe")
+        .await
+        .expect("record");
+    s.record_fingerprint(1, 2, "abc123", "0000")
+        .await
+        .expect("record");
+    assert_eq!(
+        s.fingerprints(1, 1).await.expect("read"),
+        vec![
+            ("abc123".to_string(), "cafe".to_string()),
+            ("def456".to_string(), "beef".to_string())
+        ]
+    );
+    let push = |login: &str, head: Option<&str>| Fact::Pusher {
+        repo_id: 1,
+        pr: 1,
+        login: login.to_string(),
+        head_sha: head.map(str::to_string),
+    };
+    s.accept(&[facts(
+        "h1",
+        vec![
+            push("erin", Some("M3RGE")),
+            push("erin", Some("m3rge")),
+            push("zed", Some("abc123")),
+            push("old", None),
+        ],
+    )])
+    .await
+    .expect("accept");
+    assert_eq!(
+        s.pushers(1, 1).await.expect("pushers"),
+        vec!["erin", "old", "zed"]
+    );
+    let heads: Vec<(String, String)> = s
+        .pusher_heads(1, 1)
+        .await
+        .expect("heads")
+        .into_iter()
+        .map(|h| (h.login, h.head_sha))
+        .collect();
+    assert_eq!(
+        heads,
+        vec![
+            ("erin".to_string(), "m3rge".to_string()),
+            ("zed".to_string(), "abc123".to_string())
+        ]
+    );
+    let now = now_ms();
+    s.accept(&[facts("h2", vec![Fact::PrClosed { repo_id: 1, pr: 1 }])])
+        .await
+        .expect("accept");
+    let late = s.prune_at(now + 31 * DAY_MS).await.expect("prune");
+    assert_eq!((late.fingerprints, late.pusher_heads), (2, 2));
+    assert!(s.fingerprints(1, 1).await.expect("read").is_empty());
+    assert!(s.pusher_heads(1, 1).await.expect("read").is_empty());
+    assert_eq!(s.fingerprints(1, 2).await.expect("read").len(), 1, "open");
 }
 
 async fn deliveries_are_forgotten_after_seven_days(db: &Db) {

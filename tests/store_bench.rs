@@ -23,6 +23,7 @@ fn delivery(run: &str, i: usize) -> Delivery {
             repo_id: 1,
             pr,
             login: format!("dev{}", i % 7),
+            head_sha: None,
         }],
     }
 }

@@ -20,10 +20,12 @@ pub enum Action {
     EnqueueNow(Job),
     /// Like `Enqueue`, due after `delay`.
     EnqueueAfter(Job, std::time::Duration),
-    /// `login` pushed to the PR's head branch: a contributor, who may not approve.
+    /// `login` pushed to the PR's head branch, making `head_sha` its head: a contributor,
+    /// who may not approve (unless the push only made an update-branch merge).
     RecordPusher {
         pr: PrRef,
         login: String,
+        head_sha: Option<String>,
     },
     /// The PR was closed (its facts are kept 30 days more) or reopened.
     PrClosed {
@@ -258,6 +260,7 @@ pub fn actions(
                     out.push(Action::RecordPusher {
                         pr: r,
                         login: sender.login.clone(),
+                        head_sha: pr.head.as_ref().and_then(|h| h.sha.clone()),
                     });
                 }
             }

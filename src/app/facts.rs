@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 use super::aggregate::{Evidence, PrResult};
 use super::check_output;
 use super::floor::Unusable;
+use super::heads;
 use super::jobs::PrRef;
 use super::{App, JobError, Outcome};
 use crate::evaluate::Verdict;
@@ -20,7 +21,7 @@ use crate::github::teams;
 use crate::github::types::PullRequest;
 use crate::github::{GitHubError, RepoName};
 use crate::policy::{Policy, is_bot};
-use crate::snapshot::{Permission, ReviewState, Snapshot};
+use crate::snapshot::{Permission, ReviewState};
 
 impl App {
     /// The verdict of one open pull request, as the check it alone would get. `read_at` is
@@ -97,20 +98,18 @@ impl App {
             Ok(p) => p,
             Err((what, e)) => return Ok(with_policy(failed(&what, e))),
         };
-        let pushers = self.pushers(pr_ref).await?;
         let listed_commits = contents.commits.len() as u64;
-        let snapshot = Snapshot {
-            author: author(pr),
-            base: Some(pr.base.ref_name.clone()),
-            head_sha: pr.head.sha.clone(),
-            changed_files: pr.changed_files,
-            files: contents.files,
-            commits: contents.commits,
-            reviews: contents.reviews,
-            teams: team_members,
-            permissions: Some(permissions),
-            pushers,
+        let Some(store) = self.store.ready() else {
+            return Err(JobError::Store("not available".into()));
         };
+        let read = heads::Read {
+            contents,
+            teams: team_members,
+            permissions,
+        };
+        // Who pushed comes from the store (only webhooks say): a store that cannot be read
+        // stops the evaluation rather than let a pusher approve.
+        let snapshot = self.assemble(pr_ref, pr, read, Some(store)).await?;
         let Some(verdict) = policies.evaluate(&snapshot, &self.policy_path) else {
             let output = check_output::no_policy(&self.policy_path, &pr.base.ref_name);
             return Ok(result(output, Outcome::NoPolicy, None));
@@ -140,17 +139,6 @@ impl App {
         judged.team_orgs = team_orgs;
         judged.evidence.judged = Some((snapshot, verdict));
         Ok(judged)
-    }
-
-    /// Who pushed to the PR, from the store (only webhooks say): a store that cannot be read
-    /// stops the evaluation rather than let a pusher approve.
-    async fn pushers(&self, pr_ref: &PrRef) -> Result<Vec<String>, JobError> {
-        let Some(store) = self.store.ready() else {
-            return Err(JobError::Store("not available".into()));
-        };
-        self.timed("pushers", store.pushers(pr_ref.repo_id, pr_ref.number))
-            .await
-            .map_err(|e| JobError::Store(e.to_string()))
     }
 
     /// Every team's members at once (each read is shared with concurrent evaluations).

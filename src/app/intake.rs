@@ -69,10 +69,15 @@ impl App {
             Action::Enqueue(job) => delivery.work.push(job.work_item(debounce)),
             Action::EnqueueNow(job) => delivery.work.push(job.work_item(Duration::ZERO)),
             Action::EnqueueAfter(job, delay) => delivery.work.push(job.work_item(delay)),
-            Action::RecordPusher { pr, login } => delivery.facts.push(Fact::Pusher {
+            Action::RecordPusher {
+                pr,
+                login,
+                head_sha,
+            } => delivery.facts.push(Fact::Pusher {
                 repo_id: pr.repo_id,
                 pr: pr.number,
                 login,
+                head_sha,
             }),
             Action::PrClosed { pr } => delivery.facts.push(Fact::PrClosed {
                 repo_id: pr.repo_id,

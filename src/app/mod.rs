@@ -20,6 +20,7 @@ pub mod events;
 mod facts;
 mod fanout;
 mod floor;
+mod heads;
 pub mod intake;
 pub mod jobs;
 mod preview;

@@ -51,30 +51,16 @@ impl App {
             .reviewer_permissions(inst, repo, pr, &contents)
             .await
             .map_err(|(what, e)| format!("cannot read {what}: {e}"))?;
-        let (pushers, pushers_known) = match self.store.ready() {
-            Some(store) => (
-                store
-                    .pushers(pr_ref.repo_id, pr_ref.number)
-                    .await
-                    .map_err(|e| format!("cannot read who pushed from the store: {e}"))?,
-                true,
-            ),
-            None => (Vec::new(), false),
+        let store = self.store.ready();
+        let read = super::heads::Read {
+            contents,
+            teams,
+            permissions,
         };
-        Ok((
-            Snapshot {
-                author: super::facts::author(pr),
-                base: Some(pr.base.ref_name.clone()),
-                head_sha: pr.head.sha.clone(),
-                changed_files: pr.changed_files,
-                files: contents.files,
-                commits: contents.commits,
-                reviews: contents.reviews,
-                teams,
-                permissions: Some(permissions),
-                pushers,
-            },
-            pushers_known,
-        ))
+        let snapshot = self
+            .assemble(pr_ref, pr, read, store)
+            .await
+            .map_err(|e| format!("cannot read who pushed from the store: {e}"))?;
+        Ok((snapshot, store.is_some()))
     }
 }

@@ -61,6 +61,7 @@ fn commit(sha: &str, author: Option<&str>, committer: Option<&str>) -> Commit {
         sha: Some(sha.into()),
         author: author.map(Into::into),
         committer: committer.map(Into::into),
+        parents: Vec::new(),
     }
 }
 
@@ -92,6 +93,7 @@ fn pr(path: &str, reviews: Vec<Review>) -> Snapshot {
         )]),
         permissions: writers(&["alice", "bob", "carol", "dan", "deploy[BOT]", "zed"]),
         pushers: Vec::new(),
+        fingerprints: Default::default(),
     }
 }
 

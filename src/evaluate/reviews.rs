@@ -73,6 +73,9 @@ pub(crate) struct ReviewFacts {
 struct People {
     author: String,
     contributors: HashSet<String>,
+    /// The current head's content fingerprint, when the file list is complete and the
+    /// snapshot has one; earlier approvals carry over only to equal fingerprints.
+    head_fingerprint: Option<String>,
     pushers: HashSet<String>,
     /// `None` when the snapshot gives no permissions (they are then not checked).
     permissions: Option<HashMap<String, Permission>>,
@@ -83,13 +86,19 @@ impl People {
     fn new(policy: &Policy, snapshot: &Snapshot) -> People {
         People {
             author: key(&snapshot.author),
+            // An update-branch merge brought only the base's changes: not a contribution.
             contributors: snapshot
                 .commits
                 .iter()
+                .filter(|c| !snapshot.is_update_branch_merge(c))
                 .flat_map(|c| [c.author.as_deref(), c.committer.as_deref()])
                 .flatten()
                 .map(key)
                 .collect(),
+            head_fingerprint: snapshot
+                .file_list_complete()
+                .then(|| snapshot.fingerprint_of(&snapshot.head_sha))
+                .flatten(),
             pushers: snapshot.pushers.iter().map(|p| key(p)).collect(),
             permissions: snapshot
                 .permissions
@@ -104,6 +113,20 @@ impl People {
         self.permissions
             .as_ref()
             .is_none_or(|m| m.get(k).is_some_and(|p| p.can_approve()))
+    }
+
+    /// Whether an approval on `commit` (not the head) still counts because the PR's own
+    /// changes are the same on both: `Ok(())` when they are, else whether both fingerprints
+    /// were known (and so the content is known to have changed).
+    fn same_changes(&self, snapshot: &Snapshot, commit: &str) -> Result<(), bool> {
+        if !self.settings.keep_approvals_when_unchanged {
+            return Err(false);
+        }
+        match (&self.head_fingerprint, snapshot.fingerprint_of(commit)) {
+            (Some(head), Some(then)) if *head == then => Ok(()),
+            (Some(_), Some(_)) => Err(true),
+            _ => Err(false),
+        }
     }
 
     /// Why `login`'s approval (on `commit`) does not count, if it does not: the first of
@@ -216,9 +239,21 @@ pub(crate) fn review_facts(policy: &Policy, snapshot: &Snapshot, teams: &Teams) 
     };
     for s in standings(snapshot) {
         let k = key(&s.login);
+        let mut same_changes = false;
+        let mut content_changed = false;
         let ignored = match s.state {
             ReviewState::Approved => {
-                people.approval_ignored(&s.login, &s.commit, &snapshot.head_sha)
+                let mut why = people.approval_ignored(&s.login, &s.commit, &snapshot.head_sha);
+                if why == Some(Ignored::Stale) {
+                    match people.same_changes(snapshot, &s.commit) {
+                        Ok(()) => {
+                            why = None;
+                            same_changes = true;
+                        }
+                        Err(changed) => content_changed = changed,
+                    }
+                }
+                why
             }
             ReviewState::ChangesRequested if policy.settings.changes_requested_blocks => {
                 people.block_ignored(&s.login)
@@ -250,6 +285,8 @@ pub(crate) fn review_facts(policy: &Policy, snapshot: &Snapshot, teams: &Teams) 
             state: s.state,
             commit: s.commit,
             counted,
+            same_changes,
+            content_changed,
             ignored,
             groups,
         });

@@ -99,6 +99,7 @@ fn pr(files: Vec<ChangedFile>, reviews: Vec<Review>) -> Snapshot {
             sha: Some(HEAD.into()),
             author: Some("zed".into()),
             committer: Some("zed".into()),
+            parents: Vec::new(),
         }],
         reviews,
         teams: BTreeMap::from([
@@ -114,6 +115,7 @@ fn pr(files: Vec<ChangedFile>, reviews: Vec<Review>) -> Snapshot {
         ]),
         permissions: None,
         pushers: Vec::new(),
+        fingerprints: Default::default(),
     }
 }
 
@@ -333,6 +335,7 @@ fn who_counts_as_an_approver() {
             sha: Some("b0b".into()),
             author: Some("Bob".into()),
             committer: Some("web-flow".into()),
+            parents: Vec::new(),
         });
         s
     };
@@ -341,6 +344,7 @@ fn who_counts_as_an_approver() {
             sha: Some("b0b".into()),
             author: Some("zed".into()),
             committer: Some("bob".into()),
+            parents: Vec::new(),
         });
         s
     };
@@ -560,6 +564,7 @@ fn ignored_approvals_say_why() {
         sha: None,
         author: Some("bob".into()),
         committer: Some("bob".into()),
+        parents: Vec::new(),
     });
     let v = evaluate(&policy(), &snapshot, POLICY_PATH);
     let summary: Vec<(&str, ReviewState, bool, Option<Ignored>)> = v
@@ -714,6 +719,7 @@ fn unlinked_commit_authors_are_mentioned_when_the_policy_allows_them() {
         sha: None,
         author: None,
         committer: Some("web-flow".into()),
+        parents: Vec::new(),
     });
     let v = evaluate(
         &policy_with("allow_unlinked_commits = true"),
@@ -785,8 +791,12 @@ fn a_pathological_glob_cannot_make_evaluation_slow() {
     let started = std::time::Instant::now();
     let v = evaluate(&policy, &pr(files, vec![]), POLICY_PATH);
     assert_eq!(v.requirements.len(), 1, "nothing matches");
+    // A backtracking matcher would take longer than the age of the universe here; linear
+    // work takes well under a second in release and a few seconds in a debug build on a busy
+    // 2-core machine (6 s was seen while other builds ran), so the bound only separates the
+    // two kinds of matcher, not fast from slow.
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
+        started.elapsed() < std::time::Duration::from_secs(60),
         "took {:?}",
         started.elapsed()
     );

@@ -148,6 +148,13 @@ pub struct Reviewer {
     pub commit: String,
     /// Counts toward `approvals`.
     pub counted: bool,
+    /// Counts although given on an earlier head, because the PR's own changes are the same
+    /// there (equal content fingerprints, `keep_approvals_when_unchanged`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub same_changes: bool,
+    /// Stale, and the PR's own changes are known to differ from the approved head's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub content_changed: bool,
     /// Why an approval does not count, or a change request does not block.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ignored: Option<Ignored>,

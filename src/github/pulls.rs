@@ -8,6 +8,7 @@ use tokio::task::JoinSet;
 use super::RepoName;
 use super::client::{Auth, GitHub, GitHubError, Request};
 use super::types::{PullCommit, PullFile, PullRequest, PullReview};
+use crate::snapshot::fingerprint::{FileDiff, fingerprint};
 use crate::snapshot::{ChangedFile, Commit, FileStatus, Review, ReviewState};
 
 /// GitHub lists at most this many files of a pull request.
@@ -22,6 +23,9 @@ pub struct PullContents {
     pub files: Vec<ChangedFile>,
     pub reviews: Vec<Review>,
     pub commits: Vec<Commit>,
+    /// The head's content fingerprint, when the file list is complete and every file has a
+    /// patch ([`crate::snapshot::fingerprint`]).
+    pub fingerprint: Option<String>,
 }
 
 /// The PR, and GitHub's clock when it answered (from the `Date` header).
@@ -141,8 +145,12 @@ pub async fn contents(
                 .div_ceil(PER_PAGE)
         ),
     );
+    let files = files?;
+    let complete = pr.changed_files.is_none_or(|n| n <= files.len() as u64);
+    let fingerprint = head_fingerprint(&files, complete);
     Ok(PullContents {
-        files: files?.into_iter().map(changed_file).collect(),
+        fingerprint,
+        files: files.into_iter().map(changed_file).collect(),
         reviews: reviews?.into_iter().filter_map(review).collect(),
         commits: commits?
             .into_iter()
@@ -150,9 +158,26 @@ pub async fn contents(
                 sha: Some(c.sha),
                 author: c.author.map(|u| u.login),
                 committer: c.committer.map(|u| u.login),
+                parents: c.parents.into_iter().map(|p| p.sha).collect(),
             })
             .collect(),
     })
+}
+
+/// The content fingerprint of the files GitHub listed for the head.
+fn head_fingerprint(files: &[PullFile], complete: bool) -> Option<String> {
+    let diffs: Vec<FileDiff<'_>> = files
+        .iter()
+        .map(|f| FileDiff {
+            status: f.status.as_deref().unwrap_or(""),
+            previous_path: f.previous_filename.as_deref(),
+            path: &f.filename,
+            blob_sha: f.sha.as_deref().unwrap_or(""),
+            patch: f.patch.as_deref(),
+            changes: f.changes,
+        })
+        .collect();
+    fingerprint(&diffs, complete)
 }
 
 /// A paginated list on GitHub.

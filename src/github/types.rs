@@ -45,6 +45,14 @@ pub struct PullFile {
     pub status: Option<String>,
     #[serde(default)]
     pub previous_filename: Option<String>,
+    /// The file's blob SHA at the head.
+    #[serde(default)]
+    pub sha: Option<String>,
+    /// Left out for binary files, very large diffs and empty files.
+    #[serde(default)]
+    pub patch: Option<String>,
+    #[serde(default)]
+    pub changes: u64,
 }
 
 /// `GET /repos/{owner}/{repo}/pulls/{number}/reviews`.
@@ -64,6 +72,14 @@ pub struct PullCommit {
     pub sha: String,
     pub author: Option<User>,
     pub committer: Option<User>,
+    #[serde(default)]
+    pub parents: Vec<Parent>,
+}
+
+/// A parent in a commit's `parents`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Parent {
+    pub sha: String,
 }
 
 /// `GET /repos/{owner}/{repo}/contents/{path}` for a file.

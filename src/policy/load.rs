@@ -33,6 +33,7 @@ const TOP_KEYS: &[&str] = &[
 ];
 const SETTINGS_KEYS: &[&str] = &[
     "dismiss_stale_approvals",
+    "keep_approvals_when_unchanged",
     "contributors_can_approve",
     "changes_requested_blocks",
     "allow_unlinked_commits",
@@ -208,6 +209,10 @@ impl Loader<'_> {
                 let s = &mut raw.settings;
                 for (key, slot) in [
                     ("dismiss_stale_approvals", &mut s.dismiss_stale_approvals),
+                    (
+                        "keep_approvals_when_unchanged",
+                        &mut s.keep_approvals_when_unchanged,
+                    ),
                     ("contributors_can_approve", &mut s.contributors_can_approve),
                     ("changes_requested_blocks", &mut s.changes_requested_blocks),
                     ("allow_unlinked_commits", &mut s.allow_unlinked_commits),

@@ -76,6 +76,10 @@ pub struct Policy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Settings {
     pub dismiss_stale_approvals: bool,
+    /// With `dismiss_stale_approvals`, an approval given on an earlier head still counts when
+    /// the PR's own changes are byte for byte the same on both heads (equal content
+    /// fingerprints): a rebase or an "Update branch" that touches none of its files keeps it.
+    pub keep_approvals_when_unchanged: bool,
     pub contributors_can_approve: bool,
     pub changes_requested_blocks: bool,
     /// When false (and contributors may not approve), a commit whose author or committer
@@ -100,6 +104,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             dismiss_stale_approvals: true,
+            keep_approvals_when_unchanged: true,
             contributors_can_approve: false,
             changes_requested_blocks: true,
             allow_unlinked_commits: false,

@@ -99,6 +99,7 @@ impl PolicyTest {
                 sha: Some(TEST_HEAD.to_string()),
                 author: Some(self.author.clone()),
                 committer: Some(self.author.clone()),
+                parents: Vec::new(),
             }]
         } else {
             self.commits.clone()
@@ -127,6 +128,7 @@ impl PolicyTest {
                 .collect(),
             permissions: self.permissions.clone(),
             pushers: self.pushers.clone(),
+            fingerprints: Default::default(),
         }
     }
 
@@ -476,6 +478,7 @@ impl Loader<'_> {
                 sha: Some(format!("{:040x}", i + 2)),
                 author,
                 committer,
+                parents: Vec::new(),
             });
         }
         commits

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::evaluate::{Requirement, Source, Verdict, describe_needs};
+use crate::evaluate::{Ignored, Requirement, Source, Verdict, describe_needs};
 
 /// GitHub rejects a check run's `summary` or `text` longer than this many **bytes** of UTF-8
 /// (its documentation says characters; the API answers 422 "exceeds a maximum bytesize").
@@ -155,8 +155,18 @@ fn render(v: &Verdict, style: Style) -> String {
                 r.state.as_str(),
                 style.code(short(&r.commit))
             );
-            if r.counted {
+            if r.counted && r.same_changes {
+                line.push_str(&format!(
+                    " — counts (approved on {}, same changes)",
+                    short(&r.commit)
+                ));
+            } else if r.counted {
                 line.push_str(" — counts");
+            } else if r.ignored == Some(Ignored::Stale) && r.content_changed {
+                line.push_str(&format!(
+                    " — ignored: stale (content changed since approved); {}",
+                    Ignored::Stale.explain()
+                ));
             } else if let Some(why) = r.ignored {
                 line.push_str(&format!(" — ignored: {} ({})", why.as_str(), why.explain()));
             }

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod fingerprint;
+
 /// One pull request, as seen at one head commit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -39,6 +41,46 @@ pub struct Snapshot {
     /// Who pushed to the PR's head branch (from webhooks): contributors like commit authors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pushers: Vec<String>,
+    /// Content fingerprints of heads, keyed by commit SHA (both compare case-insensitively):
+    /// an opaque digest of the PR's own changes as of that head (see [`fingerprint`]). The
+    /// App fills it for the current head, the heads reviewers approved, and every `web-flow`
+    /// merge commit of the PR and its first parent; a head without one has no fingerprint.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fingerprints: BTreeMap<String, String>,
+}
+
+impl Snapshot {
+    /// Whether the file list is all of the PR's files (GitHub lists at most 3000).
+    pub fn file_list_complete(&self) -> bool {
+        self.changed_files
+            .is_none_or(|n| n <= self.files.len() as u64)
+    }
+
+    /// The fingerprint of commit `sha`, lower-cased; `None` when the snapshot has none.
+    pub fn fingerprint_of(&self, sha: &str) -> Option<String> {
+        self.fingerprints
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(sha))
+            .map(|(_, v)| v.to_ascii_lowercase())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Whether `commit` is an update-branch merge: two parents, committed by `web-flow`, and
+    /// the same changes as its first parent (so it brought only the base's changes, and none
+    /// to the PR's own files). Such a commit is not a contribution. Either fingerprint
+    /// missing: it is.
+    pub fn is_update_branch_merge(&self, commit: &Commit) -> bool {
+        let (Some(sha), [first, _]) = (commit.sha.as_deref(), commit.parents.as_slice()) else {
+            return false;
+        };
+        commit
+            .committer
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case("web-flow"))
+            && self
+                .fingerprint_of(sha)
+                .is_some_and(|fp| self.fingerprint_of(first) == Some(fp))
+    }
 }
 
 /// A person's permission on a repository, as GitHub names the roles.
@@ -94,6 +136,10 @@ pub struct Commit {
     pub author: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub committer: Option<String>,
+    /// Parent commit SHAs, in GitHub's order (a merge's first parent is the branch merged
+    /// into). Empty when not known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

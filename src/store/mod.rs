@@ -25,6 +25,7 @@
 
 mod audit;
 mod error;
+mod heads;
 mod postgres;
 mod sqlite;
 mod types;
@@ -37,6 +38,7 @@ pub use audit::{
     StoredRecord,
 };
 pub use error::StoreError;
+pub use heads::PusherHead;
 pub use types::{
     Accepted, Claim, Delivery, Fact, PrRecord, Pruned, Subject, Target, WorkItem, WriteGate,
 };

@@ -166,6 +166,20 @@ impl Postgres {
             .execute(&mut *tx)
             .await?;
         }
+        let heads = batch.pusher_heads(&outcomes);
+        if !heads.is_empty() {
+            sqlx::query(
+                "INSERT INTO pusher_heads (repo_id, pr, login, head_sha)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[])
+                 ORDER BY 1, 2, 3, 4 ON CONFLICT DO NOTHING",
+            )
+            .bind(heads.iter().map(|h| h.0).collect::<Vec<i64>>())
+            .bind(heads.iter().map(|h| h.1).collect::<Vec<i64>>())
+            .bind(heads.iter().map(|h| h.2).collect::<Vec<&str>>())
+            .bind(heads.iter().map(|h| h.3.as_str()).collect::<Vec<&str>>())
+            .execute(&mut *tx)
+            .await?;
+        }
         for fact in batch.pr_states(&outcomes) {
             apply_pr_state(&mut tx, fact, now).await?;
         }
@@ -431,6 +445,14 @@ impl Postgres {
             (
                 format!("DELETE FROM pushers WHERE {closed}"),
                 &mut pruned.pushers,
+            ),
+            (
+                format!("DELETE FROM pusher_heads WHERE {closed}"),
+                &mut pruned.pusher_heads,
+            ),
+            (
+                format!("DELETE FROM head_fingerprints WHERE {closed}"),
+                &mut pruned.fingerprints,
             ),
             (
                 format!("DELETE FROM pr_team_orgs WHERE {closed}"),

@@ -169,6 +169,18 @@ impl Sqlite {
             insert.push(" ON CONFLICT DO NOTHING");
             insert.build().execute(&mut *tx).await.map_err(q)?;
         }
+        for heads in batch.pusher_heads(&outcomes).chunks(ROWS_PER_INSERT) {
+            let mut insert =
+                QueryBuilder::new("INSERT INTO pusher_heads (repo_id, pr, login, head_sha) ");
+            insert.push_values(heads, |mut row, (repo_id, pr, login, sha)| {
+                row.push_bind(*repo_id)
+                    .push_bind(*pr)
+                    .push_bind(*login)
+                    .push_bind(sha.as_str());
+            });
+            insert.push(" ON CONFLICT DO NOTHING");
+            insert.build().execute(&mut *tx).await.map_err(q)?;
+        }
         for fact in batch.pr_states(&outcomes) {
             apply_pr_state(&mut tx, fact, now).await.map_err(q)?;
         }
@@ -434,6 +446,14 @@ impl Sqlite {
             (
                 format!("DELETE FROM pushers WHERE {closed}"),
                 &mut pruned.pushers,
+            ),
+            (
+                format!("DELETE FROM pusher_heads WHERE {closed}"),
+                &mut pruned.pusher_heads,
+            ),
+            (
+                format!("DELETE FROM head_fingerprints WHERE {closed}"),
+                &mut pruned.fingerprints,
             ),
             (
                 format!("DELETE FROM pr_team_orgs WHERE {closed}"),

@@ -61,11 +61,13 @@ pub enum Subject {
 /// A fact only webhooks carry, kept per PR.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fact {
-    /// `login` pushed to the PR (kept while it is open and 30 days after it closes).
+    /// `login` pushed to the PR (kept while it is open and 30 days after it closes), making
+    /// `head_sha` its head, when the delivery said.
     Pusher {
         repo_id: u64,
         pr: u64,
         login: String,
+        head_sha: Option<String>,
     },
     /// The PR was closed now: its facts are dropped 30 days from now unless it reopens.
     PrClosed {
@@ -185,6 +187,10 @@ pub enum WriteGate {
 pub struct Pruned {
     pub deliveries: u64,
     pub pushers: u64,
+    /// The heads pushes made.
+    pub pusher_heads: u64,
+    /// Heads' content fingerprints.
+    pub fingerprints: u64,
     pub team_orgs: u64,
     pub closed_prs: u64,
     pub write_marks: u64,
@@ -330,13 +336,35 @@ impl<'a> Prepared<'a> {
         let mut pushers: Vec<(i64, i64, &str)> = self
             .new_facts(outcomes)
             .filter_map(|f| match f {
-                FactRow::Pusher { repo_id, pr, login } => Some((*repo_id, *pr, *login)),
+                FactRow::Pusher {
+                    repo_id, pr, login, ..
+                } => Some((*repo_id, *pr, *login)),
                 _ => None,
             })
             .collect();
         pushers.sort_unstable();
         pushers.dedup();
         pushers
+    }
+
+    /// The heads the new deliveries' pushes made, as `(repo_id, pr, login, head_sha)`, sorted
+    /// and distinct (head SHAs lower-cased): inserted in one statement.
+    pub(crate) fn pusher_heads(&self, outcomes: &[Accepted]) -> Vec<(i64, i64, &'a str, String)> {
+        let mut heads: Vec<(i64, i64, &str, String)> = self
+            .new_facts(outcomes)
+            .filter_map(|f| match f {
+                FactRow::Pusher {
+                    repo_id,
+                    pr,
+                    login,
+                    head_sha: Some(sha),
+                } => Some((*repo_id, *pr, *login, sha.to_ascii_lowercase())),
+                _ => None,
+            })
+            .collect();
+        heads.sort_unstable();
+        heads.dedup();
+        heads
     }
 
     /// The PR closes and reopens of the new deliveries, in lock order (per PR, in the order
@@ -395,6 +423,7 @@ pub(crate) enum FactRow<'a> {
         repo_id: i64,
         pr: i64,
         login: &'a str,
+        head_sha: Option<&'a str>,
     },
     Closed {
         repo_id: i64,
@@ -455,9 +484,19 @@ impl<'a> FactRow<'a> {
             Ok((to_i64("repository id", repo_id)?, to_i64("PR number", pr)?))
         };
         Ok(match f {
-            Fact::Pusher { repo_id, pr, login } => {
+            Fact::Pusher {
+                repo_id,
+                pr,
+                login,
+                head_sha,
+            } => {
                 let (repo_id, pr) = pair(*repo_id, *pr)?;
-                FactRow::Pusher { repo_id, pr, login }
+                FactRow::Pusher {
+                    repo_id,
+                    pr,
+                    login,
+                    head_sha: head_sha.as_deref(),
+                }
             }
             Fact::PrClosed { repo_id, pr } => {
                 let (repo_id, pr) = pair(*repo_id, *pr)?;
@@ -575,6 +614,7 @@ mod tests {
             repo_id: 1,
             pr: 2,
             login: login.into(),
+            head_sha: None,
         };
         let batch = vec![
             d("b", vec![push("zed"), Fact::PrClosed { repo_id: 1, pr: 2 }]),

@@ -283,8 +283,12 @@ impl State {
     pub(super) fn file_json(&self, repo: &Repo, pr: &Pr, f: &FileSpec) -> Value {
         let (additions, deletions) = file_stats(&f.status);
         let html = format!("https://github.com/{}", repo.full_name);
+        let blob = match &f.content {
+            Some(content) => blob_sha(content),
+            None => blob_sha(&format!("{}@{}", f.filename, pr.head_sha)),
+        };
         let mut v = json!({
-            "sha": blob_sha(&format!("{}@{}", f.filename, pr.head_sha)),
+            "sha": blob,
             "filename": f.filename,
             "status": f.status,
             "additions": additions,
@@ -294,8 +298,11 @@ impl State {
             "raw_url": format!("{html}/raw/{}/{}", pr.head_sha, f.filename),
             "contents_url": format!("{}/contents/{}?ref={}", self.api(repo), f.filename, pr.head_sha),
         });
-        if additions + deletions > 0 {
-            v["patch"] = json!("@@ -1 +1 @@\n-old\n+new");
+        if additions + deletions > 0 && !f.binary {
+            v["patch"] = match &f.content {
+                Some(content) => json!(format!("@@ -1 +1 @@\n-old\n+{content}")),
+                None => json!("@@ -1 +1 @@\n-old\n+new"),
+            };
         }
         if let Some(prev) = &f.previous_filename {
             v["previous_filename"] = json!(prev);
@@ -319,10 +326,11 @@ impl State {
     pub(super) fn commit_json(&self, repo: &Repo, pr: &Pr, index: usize, c: &CommitSpec) -> Value {
         let api = self.api(repo);
         let html = format!("https://github.com/{}", repo.full_name);
-        let parent = match index.checked_sub(1).and_then(|i| pr.commits.get(i)) {
+        let previous = match index.checked_sub(1).and_then(|i| pr.commits.get(i)) {
             Some(p) => p.sha.clone(),
             None => pr.base_sha.clone(),
         };
+        let parents = c.parents.clone().unwrap_or_else(|| vec![previous]);
         let short = c.sha.get(..7).unwrap_or(&c.sha);
         json!({
             "sha": c.sha,
@@ -341,7 +349,7 @@ impl State {
             "comments_url": format!("{api}/commits/{}/comments", c.sha),
             "author": c.author.as_deref().map(|l| self.user_json(l)),
             "committer": c.committer.as_deref().map(|l| self.user_json(l)),
-            "parents": [{"sha": parent, "url": format!("{api}/commits/{parent}"), "html_url": format!("{html}/commit/{parent}")}],
+            "parents": parents.iter().map(|parent| json!({"sha": parent, "url": format!("{api}/commits/{parent}"), "html_url": format!("{html}/commit/{parent}")})).collect::<Vec<_>>(),
         })
     }
 

@@ -118,6 +118,12 @@ pub struct FileSpec {
     pub status: String,
     /// Set for renames (and copies): the path the file had before.
     pub previous_filename: Option<String>,
+    /// The file's content at the head, when a test cares: its blob SHA and its patch follow
+    /// from it (otherwise both are derived from the path and the head, so every push changes
+    /// the blob).
+    pub content: Option<String>,
+    /// GitHub sends no `patch` for binary files.
+    pub binary: bool,
 }
 
 impl FileSpec {
@@ -135,13 +141,29 @@ impl FileSpec {
             filename: to.to_string(),
             status: "renamed".to_string(),
             previous_filename: Some(from.to_string()),
+            content: None,
+            binary: false,
         }
+    }
+
+    /// This file with this content at the head.
+    pub fn with_content(mut self, content: &str) -> FileSpec {
+        self.content = Some(content.to_string());
+        self
+    }
+
+    /// This file as a binary file: GitHub lists it without a patch.
+    pub fn binary(mut self) -> FileSpec {
+        self.binary = true;
+        self
     }
     fn with_status(path: &str, status: &str) -> FileSpec {
         FileSpec {
             filename: path.to_string(),
             status: status.to_string(),
             previous_filename: None,
+            content: None,
+            binary: false,
         }
     }
 }
@@ -153,6 +175,8 @@ pub struct CommitSpec {
     pub sha: String,
     pub author: Option<String>,
     pub committer: Option<String>,
+    /// The commit's parents; `None`: the PR's previous commit (or the base, for the first).
+    pub parents: Option<Vec<String>>,
 }
 
 impl CommitSpec {
@@ -162,6 +186,24 @@ impl CommitSpec {
             sha: sha.to_string(),
             author: Some(login.to_string()),
             committer: Some(login.to_string()),
+            parents: None,
+        }
+    }
+
+    /// The merge GitHub's "Update branch" button makes: authored by whoever clicked it,
+    /// committed by `web-flow`, with the PR's previous head as first parent and the base's
+    /// head as second.
+    pub fn update_branch(
+        sha: &str,
+        clicked_by: &str,
+        previous_head: &str,
+        base_head: &str,
+    ) -> CommitSpec {
+        CommitSpec {
+            sha: sha.to_string(),
+            author: Some(clicked_by.to_string()),
+            committer: Some("web-flow".to_string()),
+            parents: Some(vec![previous_head.to_string(), base_head.to_string()]),
         }
     }
 }

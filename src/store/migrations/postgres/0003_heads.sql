@@ -1,0 +1,19 @@
+-- Content fingerprints of the heads the App evaluated, per PR: an approval given on an earlier
+-- head still counts when the PR's own changes are the same on both (keep_approvals_when_unchanged).
+CREATE TABLE head_fingerprints (
+    repo_id BIGINT NOT NULL,
+    pr BIGINT NOT NULL,
+    head_sha TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    PRIMARY KEY (repo_id, pr, head_sha)
+);
+
+-- Which head each recorded push made: a push that only made an update-branch merge does not
+-- make its sender a pusher. A pusher with no row here (recorded before this table) always is.
+CREATE TABLE pusher_heads (
+    repo_id BIGINT NOT NULL,
+    pr BIGINT NOT NULL,
+    login TEXT NOT NULL,
+    head_sha TEXT NOT NULL,
+    PRIMARY KEY (repo_id, pr, login, head_sha)
+);
