@@ -314,9 +314,10 @@ impl App {
     }
 
     /// After a write: which organisations' teams each PR's verdict named, so a change to one
-    /// of those teams re-evaluates it, whichever replica receives the event. Best effort: the
+    /// of those teams re-evaluates it, whichever replica receives the event; and each head's
+    /// content fingerprint, now that its facts are known to be the head's. Best effort: the
     /// verdict is written; a record missed here only costs that re-evaluation (the sweep and
-    /// the next event remain).
+    /// the next event remain), or a later carry-over of an approval.
     async fn remember(&self, prs: &[Read], results: &[PrResult]) {
         let Some(store) = self.store.ready() else {
             return;
