@@ -169,6 +169,48 @@ async fn an_update_branch_merge_is_not_a_contribution_and_its_clicker_may_approv
 }
 
 #[tokio::test]
+async fn clicking_update_branch_does_not_excuse_an_earlier_push_whose_head_is_unknown() {
+    let h = Harness::start().await;
+    let (h1, h2, merge) = (sha("f1"), sha("f2"), sha("f3"));
+    let n = h.fake.open_pr(REPO, pr(&h1, vec![lib("one")]));
+    h.pr_event("opened", n).await;
+    // erin pushes zed's commit; the delivery does not say which head it made.
+    h.fake.push(
+        REPO,
+        n,
+        &h2,
+        vec![CommitSpec::by(&h2, "zed")],
+        Some(vec![lib("two")]),
+    );
+    let mut event = webhooks::pull_request_event("synchronize", &h.fake, REPO, n, INSTALLATION);
+    event["sender"] = h.fake.user_json("erin");
+    event["pull_request"]["head"]["sha"] = serde_json::Value::Null;
+    assert!(
+        h.deliver("pull_request", &event)
+            .await
+            .status()
+            .is_success()
+    );
+    h.settle().await;
+    // Then she clicks "Update branch", which alone would not make her a pusher.
+    let base_head = h.fake.branch_head(REPO, "main").expect("main");
+    let commits = vec![CommitSpec::update_branch(&merge, "erin", &h2, &base_head)];
+    push(&h, n, &merge, commits, vec![lib("two")], "erin").await;
+    let run = h.review(n, "erin", "APPROVED").await;
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("failure"),
+        "{}",
+        summary(&run)
+    );
+    assert!(
+        summary(&run).contains("erin: APPROVED on `f3f3f3f` — ignored: pusher"),
+        "{}",
+        summary(&run)
+    );
+}
+
+#[tokio::test]
 async fn a_conflict_resolved_differently_makes_the_merge_a_contribution() {
     let h = Harness::start().await;
     let (h1, merge) = (sha("e1"), sha("e2"));

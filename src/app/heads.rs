@@ -41,6 +41,8 @@ impl App {
             Some(store) => self.stored_heads(store, pr_ref, &head, &contents).await?,
             None => (BTreeMap::new(), Vec::new()),
         };
+        // The current head's fingerprint comes from this read alone, never from the store.
+        stored.remove(&head);
         if let Some(fp) = &contents.fingerprint {
             stored.insert(head.clone(), fp.clone());
         }
@@ -143,7 +145,8 @@ fn wanted(snapshot: &Snapshot, head: &str) -> BTreeSet<String> {
 
 /// Who counts as a pusher: everyone who pushed, except those whose every push made an
 /// update-branch merge (the person who clicked "Update branch" may still approve). A push
-/// whose head is not among the PR's commits, or not known, counts.
+/// whose head is not among the PR's commits, or not known (kept as an empty head: a delivery
+/// without one, or a push recorded before heads were), counts.
 fn pushers(snapshot: &Snapshot, pushed: Vec<Pushed>) -> Vec<String> {
     pushed
         .into_iter()

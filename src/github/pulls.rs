@@ -146,7 +146,9 @@ pub async fn contents(
         ),
     );
     let files = files?;
-    let complete = pr.changed_files.is_none_or(|n| n <= files.len() as u64);
+    // Complete only when GitHub said how many files there are: a PR from a list has no count,
+    // and its 3000-file list could be cut short.
+    let complete = pr.changed_files.is_some_and(|n| n <= files.len() as u64);
     let fingerprint = head_fingerprint(&files, complete);
     Ok(PullContents {
         fingerprint,

@@ -348,7 +348,8 @@ impl<'a> Prepared<'a> {
     }
 
     /// The heads the new deliveries' pushes made, as `(repo_id, pr, login, head_sha)`, sorted
-    /// and distinct (head SHAs lower-cased): inserted in one statement.
+    /// and distinct (head SHAs lower-cased; empty when the delivery did not say, which no
+    /// commit matches, so such a push always makes a pusher): inserted in one statement.
     pub(crate) fn pusher_heads(&self, outcomes: &[Accepted]) -> Vec<(i64, i64, &'a str, String)> {
         let mut heads: Vec<(i64, i64, &str, String)> = self
             .new_facts(outcomes)
@@ -357,8 +358,13 @@ impl<'a> Prepared<'a> {
                     repo_id,
                     pr,
                     login,
-                    head_sha: Some(sha),
-                } => Some((*repo_id, *pr, *login, sha.to_ascii_lowercase())),
+                    head_sha,
+                } => Some((
+                    *repo_id,
+                    *pr,
+                    *login,
+                    head_sha.unwrap_or_default().to_ascii_lowercase(),
+                )),
                 _ => None,
             })
             .collect();

@@ -9,7 +9,8 @@ CREATE TABLE head_fingerprints (
 );
 
 -- Which head each recorded push made: a push that only made an update-branch merge does not
--- make its sender a pusher. A pusher with no row here (recorded before this table) always is.
+-- make its sender a pusher. An empty head is a push whose head is not known, which always
+-- makes a pusher: every push recorded before this table gets one.
 CREATE TABLE pusher_heads (
     repo_id INTEGER NOT NULL,
     pr INTEGER NOT NULL,
@@ -17,3 +18,6 @@ CREATE TABLE pusher_heads (
     head_sha TEXT NOT NULL,
     PRIMARY KEY (repo_id, pr, login, head_sha)
 );
+
+INSERT INTO pusher_heads (repo_id, pr, login, head_sha)
+    SELECT repo_id, pr, login, '' FROM pushers;
