@@ -469,7 +469,6 @@ for doc in [*ROOT.glob("*.md"), *(ROOT / "docs").glob("*.md"), *(ROOT / "deploy"
 
 # ---- the GitHub App manifest --------------------------------------------------------------------
 
-print("== deploy/github-app-manifest.json")
 MANIFEST_FIELDS = {  # GitHub's documented App manifest parameters
     "name", "url", "hook_attributes", "redirect_url", "callback_urls", "setup_url",
     "description", "public", "default_events", "default_permissions",
@@ -490,33 +489,44 @@ PERMISSIONS = {
     "checks": "write", "pull_requests": "read", "contents": "read", "members": "read",
     "metadata": "read", "merge_queues": "read",
 }
-manifest = json.loads(MANIFEST.read_text())
-for key in sorted(set(manifest) - MANIFEST_FIELDS):
-    fail(f"github-app-manifest.json: {key!r} is not a manifest parameter")
-hook = manifest.get("hook_attributes") or {}
-for key in sorted(set(hook) - {"url", "active"}):
-    fail(f"github-app-manifest.json: hook_attributes.{key} is not a manifest parameter")
-if not str(hook.get("url", "")).startswith("https://") or not hook["url"].endswith("/webhook"):
-    fail("github-app-manifest.json: hook_attributes.url must be https://.../webhook (the server's route)")
-if hook.get("active") is not True:
-    fail("github-app-manifest.json: hook_attributes.active must be true")
-if not str(manifest.get("url", "")).startswith("https://"):
-    fail("github-app-manifest.json: url (required) must be an https URL")
-if manifest.get("public") is not False:
-    fail("github-app-manifest.json: public must be false")
-events = manifest.get("default_events") or []
-handled = handled_events()
-if len(events) != len(set(events)) or set(events) != handled:
-    fail(f"github-app-manifest.json: default_events {sorted(events)} differ from the events "
-         f"src/app/events.rs handles {sorted(handled)}")
-if manifest.get("default_permissions") != PERMISSIONS:
-    fail(f"github-app-manifest.json: default_permissions must be exactly {PERMISSIONS}")
-for event in events:
-    needed = EVENT_PERMISSION.get(event)
-    if needed is None:
-        fail(f"github-app-manifest.json: event {event} has no known permission; update .ci/check-deploy.py")
-    elif needed not in (manifest.get("default_permissions") or {}):
-        fail(f"github-app-manifest.json: event {event} needs permission {needed}")
+def check_manifest(path, permissions):
+    name = path.name
+    manifest = json.loads(path.read_text())
+    for key in sorted(set(manifest) - MANIFEST_FIELDS):
+        fail(f"{name}: {key!r} is not a manifest parameter")
+    hook = manifest.get("hook_attributes") or {}
+    for key in sorted(set(hook) - {"url", "active"}):
+        fail(f"{name}: hook_attributes.{key} is not a manifest parameter")
+    if not str(hook.get("url", "")).startswith("https://") or not hook["url"].endswith("/webhook"):
+        fail(f"{name}: hook_attributes.url must be https://.../webhook (the server's route)")
+    if hook.get("active") is not True:
+        fail(f"{name}: hook_attributes.active must be true")
+    if not str(manifest.get("url", "")).startswith("https://"):
+        fail(f"{name}: url (required) must be an https URL")
+    if manifest.get("public") is not False:
+        fail(f"{name}: public must be false")
+    events = manifest.get("default_events") or []
+    handled = handled_events()
+    if len(events) != len(set(events)) or set(events) != handled:
+        fail(f"{name}: default_events {sorted(events)} differ from the events "
+             f"src/app/events.rs handles {sorted(handled)}")
+    if manifest.get("default_permissions") != permissions:
+        fail(f"{name}: default_permissions must be exactly {permissions}")
+    for event in events:
+        needed = EVENT_PERMISSION.get(event)
+        if needed is None:
+            fail(f"{name}: event {event} has no known permission; update .ci/check-deploy.py")
+        elif needed not in (manifest.get("default_permissions") or {}):
+            fail(f"{name}: event {event} needs permission {needed}")
+
+
+print("== deploy/github-app-manifest.json")
+check_manifest(MANIFEST, PERMISSIONS)
+# The variant for `request_reviewers = true`: the same, with pull requests writable (the App
+# asks for reviews through POST /pulls/{n}/requested_reviewers).
+print("== deploy/github-app-manifest.request-reviewers.json")
+check_manifest(MANIFEST.with_name("github-app-manifest.request-reviewers.json"),
+               {**PERMISSIONS, "pull_requests": "write"})
 
 # ---- docs/deploy.md -----------------------------------------------------------------------------
 

@@ -204,7 +204,12 @@ impl App {
         };
         let mut results = Vec::with_capacity(prs.len());
         for read in &prs {
-            results.push(self.judge(&read.pr_ref, &read.pr, read.read_at).await?);
+            let mut judged = self.judge(&read.pr_ref, &read.pr, read.read_at).await?;
+            if merge_group_sha.is_none() {
+                self.request_reviews(&read.pr_ref, &read.pr, &mut judged)
+                    .await;
+            }
+            results.push(judged);
         }
         let mut decision = aggregate::decide(&results, self.when_no_policy);
         if let (Some(_), Write::Run(output) | Write::IfRunExists(output)) =

@@ -55,6 +55,12 @@ pub enum Action {
         repo: RepoName,
         branch: String,
     },
+    /// A person removed a review request on the PR: the App never asks that reviewer
+    /// (`user:login` or `team:org/slug`) there again.
+    BarReviewRequest {
+        pr: PrRef,
+        reviewer: String,
+    },
     /// A merge or a push to keep in the repository's audit trail.
     Audit {
         installation: u64,
@@ -90,6 +96,9 @@ struct Repo {
 #[derive(Deserialize)]
 struct Login {
     login: String,
+    /// `User`, `Bot` or `Organization`.
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +188,10 @@ struct Payload {
     team: Option<Team>,
     #[serde(default)]
     sender: Option<Login>,
+    #[serde(default)]
+    requested_reviewer: Option<Login>,
+    #[serde(default)]
+    requested_team: Option<Team>,
 }
 
 /// Events the App reads; every other event is only checked to be JSON.
@@ -239,6 +252,28 @@ pub fn actions(
                     "opened" | "reopened" | "synchronize" | "ready_for_review"
                 );
             let pr = p.pull_request.as_ref();
+            // A person (not an App, this one included) removed a request: never ask again.
+            let by_person = p.sender.as_ref().is_some_and(|s| {
+                s.kind.as_deref() != Some("Bot") && !crate::policy::is_bot(&s.login)
+            });
+            if let (Some(r), "review_request_removed", true) =
+                (pr.and_then(|pr| pr_ref(pr.number)), action, by_person)
+            {
+                let owner = r.repo.owner.to_ascii_lowercase();
+                let reviewer = match (&p.requested_reviewer, &p.requested_team) {
+                    (Some(user), _) => Some(format!("user:{}", user.login.to_ascii_lowercase())),
+                    (
+                        None,
+                        Some(Team {
+                            slug: Some(slug), ..
+                        }),
+                    ) => Some(format!("team:{owner}/{}", slug.to_ascii_lowercase())),
+                    _ => None,
+                };
+                if let Some(reviewer) = reviewer {
+                    out.push(Action::BarReviewRequest { pr: r, reviewer });
+                }
+            }
             // How long who pushed is kept depends on whether the PR is open.
             if let (Some(r), true) = (
                 pr.and_then(|pr| pr_ref(pr.number)),

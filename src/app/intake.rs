@@ -104,6 +104,15 @@ impl App {
                 };
                 delivery.work.push(job.work_item(Duration::ZERO));
             }
+            Action::BarReviewRequest { pr, reviewer } => {
+                let Some(store) = self.store.ready() else {
+                    return Err(IntakeError::Unavailable);
+                };
+                let barred = store.bar_review_request(pr.repo_id, pr.number, &reviewer);
+                self.timed("bar_review_request", barred)
+                    .await
+                    .map_err(|e| IntakeError::Store(e.to_string()))?;
+            }
             Action::ReevaluateOrg { org } => {
                 let Some(store) = self.store.ready() else {
                     return Err(IntakeError::Unavailable);

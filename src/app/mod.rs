@@ -27,6 +27,7 @@ mod preview;
 mod proposed_policy;
 pub mod reconcile;
 mod record;
+mod review_requests;
 mod snapshot;
 mod write;
 

@@ -4,6 +4,7 @@
 //! already been validated, and every doubt (an incomplete file list, a team without known
 //! members) resolves toward needing more approvals, never fewer.
 
+pub mod requests;
 mod reviews;
 mod union;
 pub mod verdict;

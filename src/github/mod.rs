@@ -10,6 +10,7 @@ pub mod history;
 pub mod permissions;
 pub mod policy_source;
 pub mod pulls;
+pub mod review_requests;
 pub mod teams;
 pub mod time;
 pub mod types;

@@ -35,6 +35,18 @@ pub struct PullRequest {
     /// Set once the PR was merged.
     #[serde(default)]
     pub merged_at: Option<String>,
+    /// People asked for a review who have not given one yet.
+    #[serde(default)]
+    pub requested_reviewers: Vec<User>,
+    /// Teams asked for a review.
+    #[serde(default)]
+    pub requested_teams: Vec<TeamSlug>,
+}
+
+/// A team as a PR's `requested_teams` lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TeamSlug {
+    pub slug: String,
 }
 
 /// `GET /repos/{owner}/{repo}/pulls/{number}/files`.

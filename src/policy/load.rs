@@ -38,6 +38,8 @@ const SETTINGS_KEYS: &[&str] = &[
     "changes_requested_blocks",
     "allow_unlinked_commits",
     "mode",
+    "request_reviewers",
+    "max_requests_per_requirement",
 ];
 const LEVEL_KEYS: &[&str] = &["approvals", "require"];
 const PATH_KEYS: &[&str] = &["name", "match", "except", "level", "require"];
@@ -206,6 +208,20 @@ impl Loader<'_> {
                         ),
                     }
                 }
+                if let Some(v) = t.get("max_requests_per_requirement") {
+                    match integer(v) {
+                        Some(n) if (0..=20).contains(&n) => {
+                            raw.settings.max_requests_per_requirement = n as u32;
+                        }
+                        _ => self.error(
+                            &v.span(),
+                            format!(
+                                "`max_requests_per_requirement` must be a whole number from 0 to 20, not {}",
+                                describe(v)
+                            ),
+                        ),
+                    }
+                }
                 let s = &mut raw.settings;
                 for (key, slot) in [
                     ("dismiss_stale_approvals", &mut s.dismiss_stale_approvals),
@@ -216,6 +232,7 @@ impl Loader<'_> {
                     ("contributors_can_approve", &mut s.contributors_can_approve),
                     ("changes_requested_blocks", &mut s.changes_requested_blocks),
                     ("allow_unlinked_commits", &mut s.allow_unlinked_commits),
+                    ("request_reviewers", &mut s.request_reviewers),
                 ] {
                     if let Some(v) = t.get(key) {
                         match v.get_ref().as_bool() {

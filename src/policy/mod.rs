@@ -89,6 +89,11 @@ pub struct Settings {
     /// `enforce` (the default), or `report` while rolling the App out: every verdict is then
     /// written `neutral`, except on a PR that changes the policy file.
     pub mode: Mode,
+    /// After an evaluation that blocks, the App asks eligible people for the reviews still
+    /// missing from each unmet group (needs the App's `pull_requests: write` permission).
+    pub request_reviewers: bool,
+    /// Most review requests the App makes for one requirement over a PR's life.
+    pub max_requests_per_requirement: u32,
 }
 
 /// Whether verdicts gate merges or are only reported.
@@ -109,6 +114,8 @@ impl Default for Settings {
             changes_requested_blocks: true,
             allow_unlinked_commits: false,
             mode: Mode::Enforce,
+            request_reviewers: false,
+            max_requests_per_requirement: 2,
         }
     }
 }

@@ -7,20 +7,6 @@ use super::sqlite::Sqlite;
 use super::types::to_i64;
 use super::{Backend, OPERATION_TIMEOUT, Store, StoreError};
 
-/// Runs `$call` on whichever back end the store has, within the operation timeout.
-macro_rules! on_backend {
-    ($self:ident, $op:literal, $b:ident => $call:expr) => {
-        $self
-            .bounded($op, OPERATION_TIMEOUT, async {
-                match &$self.backend {
-                    Backend::Sqlite($b) => $call.await,
-                    Backend::Postgres($b) => $call.await,
-                }
-            })
-            .await
-    };
-}
-
 /// A push to a PR: who, and the head it made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PusherHead {

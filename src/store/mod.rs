@@ -23,10 +23,29 @@
 //! is picked up by the next build only once a file of this module changes (or `cargo clean`),
 //! as `sqlx::migrate!` tracks the files it saw.
 
+/// Runs `$call` on whichever back end `$self` has, bounded by `$timeout` (default
+/// [`OPERATION_TIMEOUT`]); defined before the submodules so each can use it.
+macro_rules! on_backend {
+    ($self:ident, $op:literal, $timeout:expr, $b:ident => $call:expr) => {
+        $self
+            .bounded($op, $timeout, async {
+                match &$self.backend {
+                    Backend::Sqlite($b) => $call.await,
+                    Backend::Postgres($b) => $call.await,
+                }
+            })
+            .await
+    };
+    ($self:ident, $op:literal, $b:ident => $call:expr) => {
+        on_backend!($self, $op, OPERATION_TIMEOUT, $b => $call)
+    };
+}
+
 mod audit;
 mod error;
 mod heads;
 mod postgres;
+mod review_requests;
 mod sqlite;
 mod types;
 mod url;
@@ -39,6 +58,7 @@ pub use audit::{
 };
 pub use error::StoreError;
 pub use heads::PusherHead;
+pub use review_requests::StoredRequest;
 pub use types::{
     Accepted, Claim, Delivery, Fact, PrRecord, Pruned, Subject, Target, WorkItem, WriteGate,
 };

@@ -456,6 +456,14 @@ impl Sqlite {
                 &mut pruned.fingerprints,
             ),
             (
+                format!("DELETE FROM review_requests WHERE {closed}"),
+                &mut pruned.review_requests,
+            ),
+            (
+                format!("DELETE FROM review_request_bars WHERE {closed}"),
+                &mut pruned.review_request_bars,
+            ),
+            (
                 format!("DELETE FROM pr_team_orgs WHERE {closed}"),
                 &mut pruned.team_orgs,
             ),

@@ -191,6 +191,9 @@ pub struct Pruned {
     pub pusher_heads: u64,
     /// Heads' content fingerprints.
     pub fingerprints: u64,
+    /// Review requests the App made, and requests people removed.
+    pub review_requests: u64,
+    pub review_request_bars: u64,
     pub team_orgs: u64,
     pub closed_prs: u64,
     pub write_marks: u64,

@@ -104,23 +104,6 @@ pub(crate) enum Page<'a> {
     },
 }
 
-/// Runs `$call` on whichever back end `$self` has, bounded by `$timeout`.
-macro_rules! on_backend {
-    ($self:ident, $op:literal, $timeout:expr, $b:ident => $call:expr) => {
-        $self
-            .bounded($op, $timeout, async {
-                match &$self.backend {
-                    Backend::Sqlite($b) => $call.await,
-                    Backend::Postgres($b) => $call.await,
-                }
-            })
-            .await
-    };
-    ($self:ident, $op:literal, $b:ident => $call:expr) => {
-        on_backend!($self, $op, OPERATION_TIMEOUT, $b => $call)
-    };
-}
-
 impl Store {
     /// Appends `record` to its repository's chain in one transaction: links it to the chain's
     /// newest record, sets its `recorded_at` (now), `prev_hash` and `hash` in place, stores

@@ -155,10 +155,47 @@ impl FakeGitHub {
                 Installation {
                     id: installation_id,
                     account: account.to_string(),
+                    pull_requests: "read".to_string(),
                     quota: Quota::fresh(now),
                     created_at: now,
                 },
             );
+        });
+    }
+
+    /// Grants the installation `pull_requests: write` (or takes it back to `read`).
+    pub fn set_pull_requests_permission(&self, installation_id: u64, level: &str) {
+        self.with(|st| {
+            if let Some(inst) = st.installations.get_mut(&installation_id) {
+                inst.pull_requests = level.to_string();
+            }
+        });
+    }
+
+    /// Who is asked to review PR `number` now: (logins, team slugs).
+    pub fn requested_reviewers(&self, repo: &str, number: u64) -> (Vec<String>, Vec<String>) {
+        self.with(|st| {
+            let pr = pr_mut(st, repo, number);
+            (pr.requested_users.clone(), pr.requested_teams.clone())
+        })
+    }
+
+    /// Sets who is asked to review PR `number` (as someone asking in the web interface).
+    pub fn set_requested_reviewers(&self, repo: &str, number: u64, logins: &[&str]) {
+        self.with(|st| {
+            let pr = pr_mut(st, repo, number);
+            pr.requested_users = logins.iter().map(|l| l.to_string()).collect();
+        });
+    }
+
+    /// Removes a request, as a person clicking the cross next to a reviewer does.
+    pub fn remove_review_request(&self, repo: &str, number: u64, login_or_slug: &str) {
+        self.with(|st| {
+            let pr = pr_mut(st, repo, number);
+            pr.requested_users
+                .retain(|l| !l.eq_ignore_ascii_case(login_or_slug));
+            pr.requested_teams
+                .retain(|t| !t.eq_ignore_ascii_case(login_or_slug));
         });
     }
 
@@ -361,6 +398,8 @@ impl FakeGitHub {
                     commits,
                     reviews: Vec::new(),
                     head_repo: spec.head_repo,
+                    requested_users: Vec::new(),
+                    requested_teams: Vec::new(),
                     closed_at: None,
                     merged: None,
                     created_at: now,

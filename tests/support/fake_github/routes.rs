@@ -57,6 +57,7 @@ enum Route {
     GetApp,
     ListInstallations,
     GetInstallation(u64),
+    RequestReviewers(String, u64),
     CreateToken(u64),
     RepoInstallation(String),
     InstallationRepos,
@@ -118,6 +119,9 @@ impl Route {
             }
             ["orgs", org, "teams", slug, "memberships", user] if get => {
                 Route::TeamMembership(org.to_string(), slug.to_string(), user.to_string())
+            }
+            ["repos", o, r, "pulls", n, "requested_reviewers"] if *method == Method::POST => {
+                Route::RequestReviewers(format!("{o}/{r}"), num(n)?)
             }
             ["repos", o, r, "check-runs"] if *method == Method::POST => {
                 Route::CreateCheckRun(format!("{o}/{r}"))
@@ -442,6 +446,10 @@ fn installation_route(
                 _ => not_found(),
             }
         }
+        Route::RequestReviewers(repo, n) => match visible_repo(st, &repo, installation) {
+            Some(_) => request_reviewers(st, installation, &repo, n, ctx.body),
+            None => not_found(),
+        },
         Route::CreateCheckRun(repo) => match visible_repo(st, &repo, installation) {
             Some(_) => create_check_run(st, &repo, ctx.body, now),
             None => not_found(),
@@ -842,6 +850,58 @@ fn parse_run_fields(obj: &Map<String, Value>) -> Result<RunFields<'_>, Reply> {
         started_at: opt_str(obj, "started_at", "properties/")?,
         completed_at: opt_str(obj, "completed_at", "properties/")?,
     })
+}
+
+/// `POST /repos/{o}/{r}/pulls/{n}/requested_reviewers`: needs `pull_requests: write`, as on
+/// GitHub (403 "Resource not accessible by integration" otherwise).
+fn request_reviewers(st: &mut State, installation: u64, repo: &str, n: u64, body: &[u8]) -> Reply {
+    let writable = st
+        .installations
+        .get(&installation)
+        .is_some_and(|i| i.pull_requests == "write");
+    if !writable {
+        return Reply::error(403, "Resource not accessible by integration");
+    }
+    let body = match parse_body(body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let list = |key: &str| -> Vec<String> {
+        body[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (users, teams) = (list("reviewers"), list("team_reviewers"));
+    let Some(r) = st.repo_mut(repo) else {
+        return not_found();
+    };
+    let Some(pr) = r.prs.get_mut(&n) else {
+        return not_found();
+    };
+    for u in users {
+        if !pr
+            .requested_users
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(&u))
+        {
+            pr.requested_users.push(u);
+        }
+    }
+    for t in teams {
+        if !pr
+            .requested_teams
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(&t))
+        {
+            pr.requested_teams.push(t);
+        }
+    }
+    Reply::json(201, json!({"number": n}))
 }
 
 fn create_check_run(st: &mut State, repo: &str, body: &[u8], now: u64) -> Reply {

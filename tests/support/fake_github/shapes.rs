@@ -212,8 +212,8 @@ impl State {
             "merge_commit_sha": pr.merged.as_ref().map(|m| m.sha.clone()),
             "assignee": null,
             "assignees": [],
-            "requested_reviewers": [],
-            "requested_teams": [],
+            "requested_reviewers": pr.requested_users.iter().map(|l| self.user_json(l)).collect::<Vec<_>>(),
+            "requested_teams": pr.requested_teams.iter().map(|t| json!({"slug": t, "name": t})).collect::<Vec<_>>(),
             "labels": [],
             "milestone": null,
             "draft": pr.draft,
@@ -437,6 +437,8 @@ impl State {
     pub(super) fn installation_json(&self, inst: &Installation) -> Value {
         let mut v = self.templates.installation.clone();
         let account = self.org_owner_json(&inst.account);
+        let mut permissions = token_permissions();
+        permissions["pull_requests"] = json!(inst.pull_requests);
         let fields = json!({
             "id": inst.id,
             "target_id": account["id"].clone(),
@@ -448,7 +450,7 @@ impl State {
             "app_id": self.app_id,
             "app_slug": "reviewgate-test",
             "target_type": "Organization",
-            "permissions": token_permissions(),
+            "permissions": permissions,
             "events": ["check_run", "check_suite", "merge_group", "pull_request", "pull_request_review", "push", "membership", "team"],
             "created_at": rfc3339(inst.created_at),
             "updated_at": rfc3339(inst.created_at),

@@ -262,6 +262,8 @@ impl Quota {
 pub(super) struct Installation {
     pub id: u64,
     pub account: String,
+    /// The installation's `pull_requests` permission: `read` unless a test grants `write`.
+    pub pull_requests: String,
     pub quota: Quota,
     pub created_at: u64,
 }
@@ -306,6 +308,9 @@ pub(super) struct Pr {
     pub commits: Vec<CommitSpec>,
     pub reviews: Vec<Review>,
     pub head_repo: String,
+    /// Logins and team slugs asked for a review (and not yet reviewed).
+    pub requested_users: Vec<String>,
+    pub requested_teams: Vec<String>,
     pub closed_at: Option<u64>,
     /// Set when merged: when, by whom, and the merge commit.
     pub merged: Option<Merged>,
