@@ -85,6 +85,13 @@ async fn a_blocked_pr_asks_the_least_busy_eligible_members_once() {
     );
     assert_eq!(posts(&h), 1);
 
+    // The App's own request moved the PR's `updated_at`; that is no reason to judge it again.
+    let history = serde_json::to_string(&run.history).expect("json");
+    assert!(
+        !history.contains("changed while it was judged"),
+        "{history}"
+    );
+
     // Evaluated again: nobody is asked twice.
     let run = h.pr_event("synchronize", n).await;
     assert_eq!(posts(&h), 1, "{}", summary(&run));
@@ -183,6 +190,42 @@ async fn a_request_a_person_removed_is_never_made_again_and_drafts_ask_nobody() 
     );
     h.pr_event("opened", draft).await;
     assert_eq!(h.fake.requested_reviewers(REPO, draft), (vec![], vec![]));
+}
+
+#[tokio::test]
+async fn contributors_are_never_asked_even_when_they_may_approve_and_one_group_is_asked_once() {
+    // Two requirements name `seniors`: the group is short by 2, not 4. sam pushed to the PR:
+    // a contributor, never asked even though contributors may approve here.
+    let policy = POLICY
+        .replace(
+            "request_reviewers = true",
+            "request_reviewers = true\ncontributors_can_approve = true",
+        )
+        .replace(
+            "[levels.standard]\napprovals = 1",
+            "[levels.standard]\napprovals = 2\nrequire = { seniors = 2 }",
+        )
+        .replace(
+            "seniors = [\"carol\", \"sam\", \"alice\"]",
+            "seniors = [\"carol\", \"sam\", \"alice\", \"dan\", \"erin\"]",
+        );
+    let h = harness(&policy, true).await;
+    let n = h.fake.open_pr(REPO, pr(&["ledger/x.rs"]));
+    let mut event = webhooks::pull_request_event("synchronize", &h.fake, REPO, n, INSTALLATION);
+    event["sender"] = h.fake.user_json("sam");
+    assert!(
+        h.deliver("pull_request", &event)
+            .await
+            .status()
+            .is_success()
+    );
+    let run = h.check_on(&h.head_sha(n)).await.expect("run");
+    let (users, _) = h.fake.requested_reviewers(REPO, n);
+    assert_eq!(users.len(), 2, "{users:?}: {}", summary(&run));
+    assert!(
+        !users.iter().any(|u| u.eq_ignore_ascii_case("sam")),
+        "{users:?}"
+    );
 }
 
 #[tokio::test]

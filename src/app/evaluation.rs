@@ -202,12 +202,16 @@ impl App {
                 }
             },
         };
+        let mut prs = prs;
         let mut results = Vec::with_capacity(prs.len());
-        for read in &prs {
+        for read in &mut prs {
             let mut judged = self.judge(&read.pr_ref, &read.pr, read.read_at).await?;
-            if merge_group_sha.is_none() {
-                self.request_reviews(&read.pr_ref, &read.pr, &mut judged)
-                    .await;
+            if merge_group_sha.is_none()
+                && self
+                    .request_reviews(&read.pr_ref, &read.pr, &mut judged)
+                    .await
+            {
+                self.after_own_change(read).await;
             }
             results.push(judged);
         }
@@ -279,6 +283,22 @@ impl App {
         }
         out.sort_by_key(|r| r.pr.number);
         Ok(Ok(out))
+    }
+
+    /// After the App's own review request, which moves the PR's `updated_at` on GitHub: takes
+    /// the new `updated_at` as the one read, unless the head, base or state moved too (then the
+    /// pre-write re-read still sees it). Only a blocked PR requests reviews, so a review missed
+    /// in between can only leave it blocked until that review's own evaluation.
+    async fn after_own_change(&self, read: &mut Read) {
+        let (inst, repo) = (read.pr_ref.installation, &read.pr_ref.repo);
+        if let Ok((now, _)) = pulls::pull_request(&self.github, inst, repo, read.pr.number).await {
+            if now.head.sha == read.pr.head.sha
+                && now.base.ref_name == read.pr.base.ref_name
+                && now.state == read.pr.state
+            {
+                read.pr.updated_at = now.updated_at;
+            }
+        }
     }
 
     /// Whether any PR changed since it was read — its head, base, state, or anything else

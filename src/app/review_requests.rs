@@ -22,14 +22,15 @@ impl App {
     /// Requests reviews for a blocked PR whose policy asks for it, and lists every request the
     /// App made on it in `result`'s summary. Best effort: a request GitHub refuses is noted
     /// and tried again at the next evaluation; it never changes the verdict.
+    /// Returns whether a request was sent (it may move the PR's `updated_at`).
     pub(super) async fn request_reviews(
         &self,
         pr_ref: &PrRef,
         pr: &PullRequest,
         result: &mut PrResult,
-    ) {
-        let Some((_, verdict)) = &result.evidence.judged else {
-            return;
+    ) -> bool {
+        let Some((snapshot, verdict)) = &result.evidence.judged else {
+            return false;
         };
         let governing = governed(result);
         if governing.iter().all(|(p, _)| !p.settings.request_reviewers)
@@ -38,20 +39,24 @@ impl App {
             || verdict.report_only
             || pr.draft
         {
-            return;
+            return false;
         }
         let Some(store) = self.store.ready() else {
-            return;
+            return false;
         };
         let mut lines = Vec::new();
+        let mut sent = false;
         match review_requests::pull_requests_permission(&self.github, pr_ref.installation).await {
             Ok(Some(p)) if p == "write" => {
                 let state = self.request_state(store, pr_ref, pr, verdict).await;
                 match state {
-                    Ok(state) => {
+                    Ok(mut state) => {
+                        state.ineligible = ineligible(snapshot);
                         let planned = plan_all(&governing, verdict, &state);
                         lines.extend(planned.notes.iter().cloned());
-                        if let Err(e) = self.send(store, pr_ref, &planned.asks).await {
+                        let (made, errors) = self.send(store, pr_ref, &planned.asks).await;
+                        sent = made;
+                        for e in errors {
                             lines.push(format!("Could not request reviews from GitHub: {e}; trying again at the next evaluation."));
                         }
                     }
@@ -86,6 +91,7 @@ impl App {
             }
             result.output.summary = cap(format!("{}{section}", result.output.summary));
         }
+        sent
     }
 
     /// What the planner needs to know about the PR's requests.
@@ -159,40 +165,18 @@ impl App {
             barred,
             can_write,
             load,
+            ineligible: HashSet::new(),
         })
     }
 
-    /// Sends the planned requests in one call, then remembers each (a request GitHub did
-    /// not take is planned again next time; one it took twice is harmless).
-    async fn send(&self, store: &Store, pr_ref: &PrRef, asks: &[Ask]) -> Result<(), String> {
-        if asks.is_empty() {
-            return Ok(());
-        }
-        let users: Vec<String> = asks
-            .iter()
-            .filter_map(|a| match &a.reviewer {
-                Reviewer::User(l) => Some(l.clone()),
-                Reviewer::Team(_) => None,
-            })
-            .collect();
-        let teams: Vec<String> = asks
-            .iter()
-            .filter_map(|a| match &a.reviewer {
-                Reviewer::Team(t) => t.split_once('/').map(|(_, slug)| slug.to_string()),
-                Reviewer::User(_) => None,
-            })
-            .collect();
-        review_requests::request(
-            &self.github,
-            pr_ref.installation,
-            &pr_ref.repo,
-            pr_ref.number,
-            &users,
-            &teams,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    /// Sends the planned requests: each is first claimed in the store (so of two replicas
+    /// planning the same request, one sends it), users and teams in separate calls (a team
+    /// GitHub refuses must not stop the users' requests); a claim whose call failed is given
+    /// back, to be tried at the next evaluation. Returns whether any call was accepted, and
+    /// the errors.
+    async fn send(&self, store: &Store, pr_ref: &PrRef, asks: &[Ask]) -> (bool, Vec<String>) {
         let at = now_ms();
+        let mut claimed: Vec<&Ask> = Vec::new();
         for a in asks {
             let request = StoredRequest {
                 reviewer: a.reviewer.key(),
@@ -200,15 +184,73 @@ impl App {
                 grp: a.group.clone(),
                 requested_at: at,
             };
-            if let Err(e) = store
+            match store
                 .claim_review_request(pr_ref.repo_id, pr_ref.number, &request)
                 .await
             {
-                tracing::warn!(error = %e, "could not remember a review request");
+                Ok(true) => claimed.push(a),
+                Ok(false) => {}
+                Err(e) => return (false, vec![format!("the store: {e}")]),
             }
         }
-        Ok(())
+        let (mut sent, mut errors) = (false, Vec::new());
+        let users: Vec<&Ask> = claimed
+            .iter()
+            .copied()
+            .filter(|a| matches!(a.reviewer, Reviewer::User(_)))
+            .collect();
+        let teams: Vec<&Ask> = claimed
+            .iter()
+            .copied()
+            .filter(|a| matches!(a.reviewer, Reviewer::Team(_)))
+            .collect();
+        for batch in [users, teams] {
+            if batch.is_empty() {
+                continue;
+            }
+            let (mut logins, mut slugs) = (Vec::new(), Vec::new());
+            for a in &batch {
+                match &a.reviewer {
+                    Reviewer::User(l) => logins.push(l.clone()),
+                    Reviewer::Team(t) => {
+                        slugs.push(t.split_once('/').map_or(t.clone(), |(_, s)| s.to_string()))
+                    }
+                }
+            }
+            let (gh, inst, repo) = (&self.github, pr_ref.installation, &pr_ref.repo);
+            match review_requests::request(gh, inst, repo, pr_ref.number, &logins, &slugs).await {
+                Ok(()) => sent = true,
+                Err(e) => {
+                    errors.push(e.to_string());
+                    for a in batch {
+                        let key = a.reviewer.key();
+                        if let Err(e) = store
+                            .unclaim_review_request(pr_ref.repo_id, pr_ref.number, &key)
+                            .await
+                        {
+                            tracing::warn!(error = %e, "could not give back a review request's claim");
+                        }
+                    }
+                }
+            }
+        }
+        (sent, errors)
     }
+}
+
+/// Who may never be asked: the author, every commit's author and committer, and pushers.
+fn ineligible(snapshot: &crate::snapshot::Snapshot) -> HashSet<String> {
+    std::iter::once(snapshot.author.as_str())
+        .chain(
+            snapshot
+                .commits
+                .iter()
+                .flat_map(|c| [c.author.as_deref(), c.committer.as_deref()])
+                .flatten(),
+        )
+        .chain(snapshot.pushers.iter().map(String::as_str))
+        .map(str::to_ascii_lowercase)
+        .collect()
 }
 
 /// The compiled policies that judged the PR, each with the file its requirements name

@@ -54,6 +54,9 @@ pub struct RequestState {
     pub barred: HashSet<Reviewer>,
     /// People known to have write access (lower case); anyone else is not asked.
     pub can_write: HashSet<String>,
+    /// The author, contributors and pushers (lower case): never asked, whatever
+    /// `contributors_can_approve` says.
+    pub ineligible: HashSet<String>,
     /// Pending requests per login across the repository's open PRs (lower case).
     pub load: HashMap<String, usize>,
 }
@@ -118,15 +121,19 @@ pub fn plan(policy: &Policy, requirements: &[&Requirement], state: &RequestState
             continue;
         }
         for g in unmet {
+            // Members still able to approve: an approver already counted in `have` who was
+            // asked again is not also pending.
             let members: HashSet<String> = g
                 .could_approve
                 .iter()
-                .chain(&g.approvers)
                 .map(|l| l.to_ascii_lowercase())
                 .collect();
+            // Asked now for another requirement naming the same group counts as pending too:
+            // the group is short by the most any requirement needs, never the sum.
             let pending_here = state
                 .pending
                 .iter()
+                .chain(asked_now.iter())
                 .filter(|p| match p {
                     Reviewer::User(l) => members.contains(&l.to_ascii_lowercase()),
                     Reviewer::Team(t) => g
@@ -165,7 +172,10 @@ pub fn plan(policy: &Policy, requirements: &[&Requirement], state: &RequestState
                 .could_approve
                 .iter()
                 .filter(|l| listed.contains(&l.to_ascii_lowercase()))
-                .filter(|l| !is_bot(l) && state.can_write.contains(&l.to_ascii_lowercase()))
+                .filter(|l| {
+                    let k = l.to_ascii_lowercase();
+                    !is_bot(l) && state.can_write.contains(&k) && !state.ineligible.contains(&k)
+                })
                 .filter(|l| untouched(&Reviewer::User(l.to_ascii_lowercase())))
                 .collect();
             candidates.sort_by_key(|l| {

@@ -29,6 +29,17 @@ impl Store {
         on_backend!(self, "claim_review_request", b => b.claim_review_request(repo_id, pr, request))
     }
 
+    /// Gives back a claim whose request GitHub did not take.
+    pub async fn unclaim_review_request(
+        &self,
+        repo_id: u64,
+        pr: u64,
+        reviewer: &str,
+    ) -> Result<(), StoreError> {
+        let (repo_id, pr) = (to_i64("repository id", repo_id)?, to_i64("PR number", pr)?);
+        on_backend!(self, "unclaim_review_request", b => b.unclaim_review_request(repo_id, pr, reviewer))
+    }
+
     /// The requests the App made on a PR, oldest first.
     pub async fn review_requests(
         &self,
@@ -85,6 +96,25 @@ macro_rules! queries {
                 .await
                 .map_err(StoreError::query("claim_review_request"))?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn unclaim_review_request(
+                &self,
+                repo_id: i64,
+                pr: i64,
+                reviewer: &str,
+            ) -> Result<(), StoreError> {
+                sqlx::query(concat!(
+                    "DELETE FROM review_requests WHERE repo_id = ",
+                    $p1, " AND pr = ", $p2, " AND reviewer = ", $p3
+                ))
+                .bind(repo_id)
+                .bind(pr)
+                .bind(reviewer)
+                .execute(&self.$pool)
+                .await
+                .map_err(StoreError::query("unclaim_review_request"))?;
+                Ok(())
             }
 
             async fn review_requests(

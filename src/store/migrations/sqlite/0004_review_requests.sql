@@ -1,6 +1,6 @@
 -- Review requests the App made, per PR: at most max_requests_per_requirement per requirement
 -- over the PR's life, and never the same reviewer twice (a row is claimed before the request
--- is sent, so replicas never both ask).
+-- is sent, so replicas never both ask; a claim whose request GitHub refused is deleted).
 CREATE TABLE review_requests (
     repo_id INTEGER NOT NULL,
     pr INTEGER NOT NULL,
