@@ -73,11 +73,28 @@ pub fn incomplete(v: &Verdict, title: &str, why: &str) -> CheckOutput {
 
 /// The base branch's policy is invalid: nothing can be approved until it is fixed.
 pub fn invalid_policy(errors: &PolicyErrors, branch: &str) -> CheckOutput {
-    let n = errors.diagnostics.len();
-    let mut summary = format!(
-        "The review policy `{}` on `{branch}` is invalid, so no pull request into `{branch}` can be approved until a lead fixes it.\n\n```\n",
+    let why = format!(
+        "The review policy `{}` on `{branch}` is invalid, so no pull request into `{branch}` can be approved until a lead fixes it.",
         errors.origin
     );
+    invalid(errors, "Invalid review policy", &why)
+}
+
+/// The organisation's floor policy is invalid: no pull request of any of the organisation's
+/// repositories can be approved until it is fixed.
+pub fn invalid_org_policy(errors: &PolicyErrors, org: &str) -> CheckOutput {
+    let why = format!(
+        "The organisation's review policy `{}` is invalid, so no pull request of any repository of `{org}` can be approved until a lead fixes it (on the default branch of the organisation's policy repository).",
+        errors.origin
+    );
+    invalid(errors, "Invalid organisation review policy", &why)
+}
+
+/// A failing check for an invalid policy: `TITLE: N errors in FILE:LINE:COLUMN`, then `why`
+/// and every error.
+fn invalid(errors: &PolicyErrors, title: &str, why: &str) -> CheckOutput {
+    let n = errors.diagnostics.len();
+    let mut summary = format!("{why}\n\n```\n");
     summary.push_str(&errors.to_string().replace("```", "'''"));
     summary.push_str("\n```\n\nCheck a policy locally with `reviewgate check <file>`.\n");
     CheckOutput {
@@ -86,7 +103,7 @@ pub fn invalid_policy(errors: &PolicyErrors, branch: &str) -> CheckOutput {
         external: None,
         conclusion: "failure",
         title: one_line(&format!(
-            "Invalid review policy: {n} {} in {}",
+            "{title}: {n} {} in {}",
             if n == 1 { "error" } else { "errors" },
             errors
                 .diagnostics
@@ -96,30 +113,6 @@ pub fn invalid_policy(errors: &PolicyErrors, branch: &str) -> CheckOutput {
         )),
         summary: cap(summary),
     }
-}
-
-/// The organisation's floor policy is invalid: no pull request of any of the organisation's
-/// repositories can be approved until it is fixed.
-pub fn invalid_org_policy(errors: &PolicyErrors, org: &str) -> CheckOutput {
-    let mut output = invalid_policy(errors, "");
-    let n = errors.diagnostics.len();
-    let mut summary = format!(
-        "The organisation's review policy `{}` is invalid, so no pull request of any repository of `{org}` can be approved until a lead fixes it (on the default branch of the organisation's policy repository).\n\n```\n",
-        errors.origin
-    );
-    summary.push_str(&errors.to_string().replace("```", "'''"));
-    summary.push_str("\n```\n\nCheck a policy locally with `reviewgate check <file>`.\n");
-    output.title = one_line(&format!(
-        "Invalid organisation review policy: {n} {} in {}",
-        if n == 1 { "error" } else { "errors" },
-        errors
-            .diagnostics
-            .first()
-            .map(|d| format!("{}:{}:{}", errors.origin, d.line, d.column))
-            .unwrap_or_default()
-    ));
-    output.summary = cap(summary);
-    output
 }
 
 /// GitHub could not be read: the check must not pass, and says why.

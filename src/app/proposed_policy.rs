@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use super::App;
 use super::check_output::{cap, one_line};
-use super::floor::Usable;
+use super::floor::{Usable, usable};
 use super::jobs::PrRef;
 use crate::github::GitHubError;
 use crate::github::checks::CheckOutput;
@@ -54,16 +54,11 @@ impl App {
         let problem = match lookup {
             Err(e) => Problem::Unreadable(e),
             Ok(PolicyLookup::Missing) => return None,
-            Ok(PolicyLookup::Found { file, .. }) => match &file.policy {
-                Err(errors) => Problem::Invalid(errors.clone()),
-                Ok(policy) => {
-                    let foreign = policy.foreign_teams(&repo.owner);
-                    if !foreign.is_empty() {
-                        Problem::Invalid(PolicyErrors {
-                            origin: self.policy_path.clone(),
-                            diagnostics: foreign,
-                        })
-                    } else {
+            // Invalid, or naming another organisation's teams: as for the base's policy.
+            Ok(PolicyLookup::Found { file, .. }) => {
+                match usable(&file.policy, repo, &self.policy_path) {
+                    Err(errors) => Problem::Invalid(errors),
+                    Ok(policy) => {
                         let failures = run_all(policy, &self.policy_path);
                         let base = snapshot.base.as_deref().unwrap_or_default();
                         if let Some(preview) =
@@ -85,7 +80,7 @@ impl App {
                         }
                     }
                 }
-            },
+            }
         };
         fail(output, &problem, &self.policy_path);
         match problem {

@@ -54,108 +54,66 @@ impl Store {
     }
 }
 
-impl Sqlite {
-    async fn record_fingerprint(
-        &self,
-        repo_id: i64,
-        pr: i64,
-        sha: &str,
-        fp: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO head_fingerprints (repo_id, pr, head_sha, fingerprint) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (repo_id, pr, head_sha) DO UPDATE SET fingerprint = excluded.fingerprint",
-        )
-        .bind(repo_id)
-        .bind(pr)
-        .bind(sha)
-        .bind(fp)
-        .execute(&self.write)
-        .await
-        .map_err(StoreError::query("record_fingerprint"))?;
-        Ok(())
-    }
+/// The same queries on both back ends, with their placeholders and pools.
+macro_rules! queries {
+    ($backend:ty, $read:ident, $write:ident, $p1:literal, $p2:literal, $p3:literal, $p4:literal) => {
+        impl $backend {
+            async fn record_fingerprint(
+                &self,
+                repo_id: i64,
+                pr: i64,
+                sha: &str,
+                fp: &str,
+            ) -> Result<(), StoreError> {
+                sqlx::query(concat!(
+                    "INSERT INTO head_fingerprints (repo_id, pr, head_sha, fingerprint) VALUES (",
+                    $p1, ", ", $p2, ", ", $p3, ", ", $p4,
+                    ") ON CONFLICT (repo_id, pr, head_sha) DO UPDATE SET fingerprint = excluded.fingerprint"
+                ))
+                .bind(repo_id)
+                .bind(pr)
+                .bind(sha)
+                .bind(fp)
+                .execute(&self.$write)
+                .await
+                .map_err(StoreError::query("record_fingerprint"))?;
+                Ok(())
+            }
 
-    async fn fingerprints(
-        &self,
-        repo_id: i64,
-        pr: i64,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        sqlx::query_as(
-            "SELECT head_sha, fingerprint FROM head_fingerprints WHERE repo_id = ?1 AND pr = ?2 ORDER BY head_sha",
-        )
-        .bind(repo_id)
-        .bind(pr)
-        .fetch_all(&self.read)
-        .await
-        .map_err(StoreError::query("fingerprints"))
-    }
+            async fn fingerprints(
+                &self,
+                repo_id: i64,
+                pr: i64,
+            ) -> Result<Vec<(String, String)>, StoreError> {
+                sqlx::query_as(concat!(
+                    "SELECT head_sha, fingerprint FROM head_fingerprints WHERE repo_id = ",
+                    $p1, " AND pr = ", $p2, " ORDER BY head_sha"
+                ))
+                .bind(repo_id)
+                .bind(pr)
+                .fetch_all(&self.$read)
+                .await
+                .map_err(StoreError::query("fingerprints"))
+            }
 
-    async fn pusher_heads(
-        &self,
-        repo_id: i64,
-        pr: i64,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        sqlx::query_as(
-            "SELECT login, head_sha FROM pusher_heads WHERE repo_id = ?1 AND pr = ?2 ORDER BY login, head_sha",
-        )
-        .bind(repo_id)
-        .bind(pr)
-        .fetch_all(&self.read)
-        .await
-        .map_err(StoreError::query("pusher_heads"))
-    }
+            async fn pusher_heads(
+                &self,
+                repo_id: i64,
+                pr: i64,
+            ) -> Result<Vec<(String, String)>, StoreError> {
+                sqlx::query_as(concat!(
+                    "SELECT login, head_sha FROM pusher_heads WHERE repo_id = ",
+                    $p1, " AND pr = ", $p2, " ORDER BY login, head_sha"
+                ))
+                .bind(repo_id)
+                .bind(pr)
+                .fetch_all(&self.$read)
+                .await
+                .map_err(StoreError::query("pusher_heads"))
+            }
+        }
+    };
 }
 
-impl Postgres {
-    async fn record_fingerprint(
-        &self,
-        repo_id: i64,
-        pr: i64,
-        sha: &str,
-        fp: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO head_fingerprints (repo_id, pr, head_sha, fingerprint) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (repo_id, pr, head_sha) DO UPDATE SET fingerprint = EXCLUDED.fingerprint",
-        )
-        .bind(repo_id)
-        .bind(pr)
-        .bind(sha)
-        .bind(fp)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::query("record_fingerprint"))?;
-        Ok(())
-    }
-
-    async fn fingerprints(
-        &self,
-        repo_id: i64,
-        pr: i64,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        sqlx::query_as(
-            "SELECT head_sha, fingerprint FROM head_fingerprints WHERE repo_id = $1 AND pr = $2 ORDER BY head_sha",
-        )
-        .bind(repo_id)
-        .bind(pr)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::query("fingerprints"))
-    }
-
-    async fn pusher_heads(
-        &self,
-        repo_id: i64,
-        pr: i64,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        sqlx::query_as(
-            "SELECT login, head_sha FROM pusher_heads WHERE repo_id = $1 AND pr = $2 ORDER BY login, head_sha",
-        )
-        .bind(repo_id)
-        .bind(pr)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::query("pusher_heads"))
-    }
-}
+queries!(Sqlite, read, write, "?1", "?2", "?3", "?4");
+queries!(Postgres, pool, pool, "$1", "$2", "$3", "$4");

@@ -136,23 +136,6 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Runs `$call` on whichever back end `$self` has, bounded by `$timeout`.
-macro_rules! dispatch {
-    ($self:ident, $op:literal, $timeout:expr, $b:ident => $call:expr) => {
-        $self
-            .bounded($op, $timeout, async {
-                match &$self.backend {
-                    Backend::Sqlite($b) => $call.await,
-                    Backend::Postgres($b) => $call.await,
-                }
-            })
-            .await
-    };
-    ($self:ident, $op:literal, $b:ident => $call:expr) => {
-        dispatch!($self, $op, OPERATION_TIMEOUT, $b => $call)
-    };
-}
-
 impl Store {
     /// Opens the store `url` names: `sqlite:PATH` or `sqlite://PATH` (relative to the working
     /// directory; the file is created if missing, its directory must exist), or
@@ -214,7 +197,7 @@ impl Store {
 
     /// A cheap query, answered within [`PING_TIMEOUT`] or an error: for readiness probes.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        dispatch!(self, "ping", PING_TIMEOUT, b => b.ping())
+        on_backend!(self, "ping", PING_TIMEOUT, b => b.ping())
     }
 
     /// Records a batch of webhook deliveries and their work and facts, in ONE transaction:
@@ -233,7 +216,7 @@ impl Store {
         }
         let now = now_ms();
         let prepared = Prepared::new(batch, now)?;
-        dispatch!(self, "accept", b => b.accept(&prepared, now))
+        on_backend!(self, "accept", b => b.accept(&prepared, now))
     }
 
     /// Takes one piece of pending work for `holder`, or `None` when nothing is due.
@@ -247,7 +230,7 @@ impl Store {
     pub async fn claim(&self, holder: &str, lease: Duration) -> Result<Option<Claim>, StoreError> {
         let now = now_ms();
         let until = now.saturating_add(ms(lease));
-        dispatch!(self, "claim", b => b.claim(holder, now, until))
+        on_backend!(self, "claim", b => b.claim(holder, now, until))
     }
 
     /// Extends the claim's lease to `now + lease`; false when the claim was lost (taken over
@@ -255,7 +238,7 @@ impl Store {
     /// lease that expired but was not yet taken over is still held and is extended.
     pub async fn renew(&self, claim: &Claim, lease: Duration) -> Result<bool, StoreError> {
         let until = now_ms().saturating_add(ms(lease));
-        dispatch!(self, "renew", b => b.renew(claim, until))
+        on_backend!(self, "renew", b => b.renew(claim, until))
     }
 
     /// The evaluation the claim stands for is done.
@@ -271,7 +254,7 @@ impl Store {
     pub async fn finish(&self, claim: &Claim, again_in: Duration) -> Result<bool, StoreError> {
         let now = now_ms();
         let due = now.saturating_add(ms(again_in));
-        dispatch!(self, "finish", b => b.finish(claim, due))
+        on_backend!(self, "finish", b => b.finish(claim, due))
     }
 
     /// Gives the work back unfinished, due in `retry_in` (the row keeps its merge groups and
@@ -287,14 +270,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let due = now.saturating_add(ms(retry_in));
-        dispatch!(self, "release", b => b.release(claim, now, due, failed))
+        on_backend!(self, "release", b => b.release(claim, now, due, failed))
     }
 
     /// Releases every claim `holder` has (a replica shutting down gives back the work it has
     /// not finished, so others take it at once rather than after the lease); returns how many.
     /// The rows stay due as they were; attempts are not counted.
     pub async fn release_holder(&self, holder: &str) -> Result<u64, StoreError> {
-        dispatch!(self, "release_holder", b => b.release_claims(Some(holder)))
+        on_backend!(self, "release_holder", b => b.release_claims(Some(holder)))
     }
 
     /// Releases every claim of every holder, and gives up every named lease (the commits a
@@ -303,7 +286,7 @@ impl Store {
     /// need not wait a lease for it. Returns how many claims. Never call this with replicas
     /// sharing the store.
     pub async fn release_all(&self) -> Result<u64, StoreError> {
-        dispatch!(self, "release_all", b => b.release_claims(None))
+        on_backend!(self, "release_all", b => b.release_claims(None))
     }
 
     /// Decides, just before a check-run write for `pr` goes to GitHub, whether it may: in
@@ -321,7 +304,7 @@ impl Store {
     ) -> Result<WriteGate, StoreError> {
         let pr = types::to_i64("PR number", pr)?;
         let now = now_ms();
-        dispatch!(self, "gate_write", b => b.gate_write(claim, pr, now, ms(min_lease_left)))
+        on_backend!(self, "gate_write", b => b.gate_write(claim, pr, now, ms(min_lease_left)))
     }
 
     /// Deletes what is kept only for a while: delivery IDs older than [`DELIVERY_RETENTION`],
@@ -337,7 +320,7 @@ impl Store {
     pub async fn prune_at(&self, now: i64) -> Result<Pruned, StoreError> {
         let deliveries_before = now.saturating_sub(ms(DELIVERY_RETENTION));
         let closed_before = now.saturating_sub(ms(CLOSED_PR_RETENTION));
-        dispatch!(self, "prune", PRUNE_TIMEOUT, b => b.prune(deliveries_before, closed_before))
+        on_backend!(self, "prune", PRUNE_TIMEOUT, b => b.prune(deliveries_before, closed_before))
     }
 
     /// The logins that pushed to the PR (from `opened`/`synchronize` deliveries), sorted.
@@ -346,7 +329,7 @@ impl Store {
             types::to_i64("repository id", repo_id)?,
             types::to_i64("PR number", pr)?,
         );
-        dispatch!(self, "pushers", b => b.pushers(repo_id, pr))
+        on_backend!(self, "pushers", b => b.pushers(repo_id, pr))
     }
 
     /// Replaces the set of organisations whose teams the PR's policy names, so that a
@@ -365,20 +348,20 @@ impl Store {
         orgs.retain(|o| !o.is_empty());
         orgs.sort();
         orgs.dedup();
-        dispatch!(self, "record_team_orgs", b => b.record_team_orgs(record, repo, &orgs))
+        on_backend!(self, "record_team_orgs", b => b.record_team_orgs(record, repo, &orgs))
     }
 
     /// The PRs whose recorded organisations include `org` (compared in lower case), ordered by
     /// repository id and number.
     pub async fn prs_naming_org(&self, org: &str) -> Result<Vec<PrRecord>, StoreError> {
         let org = org.trim().to_lowercase();
-        dispatch!(self, "prs_naming_org", b => b.prs_naming_org(&org))
+        on_backend!(self, "prs_naming_org", b => b.prs_naming_org(&org))
     }
 
     /// Forgets the PR's recorded organisations (the PR was closed or its policy names none).
     pub async fn forget_pr_team_orgs(&self, repo_id: u64, pr: u64) -> Result<(), StoreError> {
         let record = types::to_record(repo_id, pr, 0)?;
-        dispatch!(self, "forget_pr_team_orgs", b => b.record_team_orgs(record, "", &[]))
+        on_backend!(self, "forget_pr_team_orgs", b => b.record_team_orgs(record, "", &[]))
     }
 
     /// Takes the named lease for `holder` until `now + ttl` if it is free or expired, or
@@ -392,17 +375,17 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let until = now.saturating_add(ms(ttl));
-        dispatch!(self, "try_lease", b => b.try_lease(name, holder, now, until))
+        on_backend!(self, "try_lease", b => b.try_lease(name, holder, now, until))
     }
 
     /// Gives up the named lease if `holder` has it; returns whether it had.
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
-        dispatch!(self, "release_lease", b => b.release_lease(name, holder))
+        on_backend!(self, "release_lease", b => b.release_lease(name, holder))
     }
 
     /// Rows of pending work, claimed or not, across all replicas: what back-pressure bounds.
     pub async fn pending(&self) -> Result<u64, StoreError> {
-        dispatch!(self, "pending", b => b.pending())
+        on_backend!(self, "pending", b => b.pending())
     }
 
     /// Runs `fut`, or fails with [`StoreError::Timeout`] after `after`.
