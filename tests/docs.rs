@@ -1,7 +1,11 @@
 //! Every example in the documentation is real: policies load (or fail exactly as shown),
 //! snapshots parse, and shown output is what the evaluator prints.
 
+use std::collections::BTreeSet;
+use std::time::Duration;
+
 use reviewgate::evaluate::evaluate;
+use reviewgate::metrics::Metrics;
 use reviewgate::policy::selftest::run_all;
 use reviewgate::policy::{DEFAULT_POLICY_PATH, Policy};
 use reviewgate::report;
@@ -122,4 +126,75 @@ fn policy_reference_examples_are_true() {
 #[test]
 fn readme_examples_are_true() {
     check_file("README.md");
+}
+
+/// The metrics table in docs/operations.md names exactly the metrics `/metrics` exposes.
+#[test]
+fn operations_metrics_table_lists_every_metric() {
+    let m = Metrics::new();
+    // Touch every metric, so each family has samples as well as its header.
+    m.delivery("pull_request", "accepted");
+    m.evaluation("approved", Duration::from_millis(5));
+    m.store_call("claim", Duration::from_millis(1));
+    m.set_store_up(true);
+    m.set_pending_work(1);
+    m.claim_lost();
+    m.stale_result();
+    m.github_request("GET /repos/{owner}/{repo}/pulls/{number}", 200);
+    m.github_retry("timeout");
+    m.rate_limit_remaining(1, 4999);
+    m.set_queue_depth(1);
+    m.evaluation_started();
+    m.cache("policy", true);
+    m.reconcile_sweep(true, 1);
+    m.check_write_failure();
+    m.set_unverified_body_bytes(1);
+    m.unapproved_merge("acme/ledger");
+    m.unreviewed_push("acme/ledger");
+    let text = m.render();
+
+    // OpenMetrics names a counter's family without `_total`; its samples carry it.
+    let exposed: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| match l.split_once(' ') {
+            Some((name, "counter")) => format!("{name}_total"),
+            Some((name, _)) => name.to_string(),
+            None => panic!("malformed TYPE line {l:?}"),
+        })
+        .collect();
+    assert!(exposed.len() >= 20, "{text}");
+    for name in &exposed {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(name.as_str()) && !l.starts_with('#')),
+            "{name} has no sample in\n{text}"
+        );
+    }
+
+    let path = format!("{}/docs/operations.md", env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let rows: Vec<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter(|l| l.starts_with("reviewgate_"))
+        .map(|l| {
+            let cell = l.split('`').next().expect("a closing backtick");
+            cell.split('{').next().expect("a name").to_string()
+        })
+        .collect();
+    let documented: BTreeSet<String> = rows.iter().cloned().collect();
+    assert_eq!(
+        documented.len(),
+        rows.len(),
+        "a metric listed twice: {rows:?}"
+    );
+
+    let undocumented: Vec<_> = exposed.difference(&documented).collect();
+    let unexposed: Vec<_> = documented.difference(&exposed).collect();
+    assert!(
+        undocumented.is_empty() && unexposed.is_empty(),
+        "exposed but not in docs/operations.md: {undocumented:?}; \
+         in docs/operations.md but not exposed: {unexposed:?}"
+    );
 }

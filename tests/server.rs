@@ -618,7 +618,14 @@ async fn health_readiness_and_metrics() {
     assert_eq!(h.get("/readyz").await.status(), 200);
     let n = h.fake.open_pr(REPO, pr(&["src/lib.rs"]));
     h.pr_event("opened", n).await;
-    let text = h.get("/metrics").await.text().await.unwrap();
+    let r = h.get("/metrics").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let text = r.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
     for want in [
         "reviewgate_webhook_deliveries_total{event=\"pull_request\",outcome=\"accepted\"} 1",
         "reviewgate_evaluations_total{verdict=\"not_approved\"} 1",

@@ -76,7 +76,10 @@ async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
 
 async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.app.metrics.render(),
     )
         .into_response()
