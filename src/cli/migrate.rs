@@ -33,7 +33,7 @@ fn run_with(get: impl Fn(&str) -> Option<String>, out: &mut dyn Write, err: &mut
             return EXIT_INVALID;
         }
     };
-    crate::server::logging::init(log_format);
+    crate::server::logging::init(log_format, get("REVIEWGATE_LOG").as_deref());
     let url = get(DATABASE_URL)
         .map(|u| u.trim().to_string())
         .filter(|u| !u.is_empty())

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::policy::DEFAULT_POLICY_PATH;
+use crate::server::config::Settings;
 
 /// Exit code: the policy is valid / the PR may merge.
 pub const EXIT_OK: u8 = 0;
@@ -71,15 +72,19 @@ pub enum Command {
         format: Format,
     },
     /// Print the snapshot the App would evaluate for a pull request, read live from GitHub
-    /// with the App's settings (REVIEWGATE_APP_ID, the private key, REVIEWGATE_GITHUB_API_URL;
-    /// no webhook secret needed). Exit 0; 2 when a setting is missing or GitHub cannot be read.
+    /// with the App's settings (REVIEWGATE_APP_ID, the private key, REVIEWGATE_GITHUB_API_URL,
+    /// as variables or flags like `serve`'s; no webhook secret needed). Exit 0; 2 when a
+    /// setting is missing or GitHub cannot be read.
     Snapshot {
         /// OWNER/REPO#NUMBER, e.g. acme/ledger#123.
         target: String,
+        #[command(flatten)]
+        settings: Settings,
     },
-    /// Run the GitHub App: serve webhooks and keep check runs up to date. Configured from
-    /// the environment (see docs/deploy.md); exits 2 when a setting is missing or invalid.
-    Serve,
+    /// Run the GitHub App: serve webhooks and keep check runs up to date. Each setting is a
+    /// REVIEWGATE_* environment variable or its flag (a flag wins); exits 2 when one is
+    /// missing or invalid, with one line naming it.
+    Serve(Settings),
     /// Apply the store's schema migrations and exit 0 (also when none are left to apply).
     /// Reads only REVIEWGATE_DATABASE_URL (default sqlite:reviewgate.db) and the logging
     /// settings; exits 2 when the URL is malformed, 1 when the store cannot be reached.
@@ -224,8 +229,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Replay { id, record, store } => {
             replay::run(id, record.as_deref(), store.database, out, err)
         }
-        Command::Snapshot { target } => snapshot::run(&target, out, err),
-        Command::Serve => match crate::server::serve_from_env() {
+        Command::Snapshot { target, settings } => snapshot::run(&target, &settings, out, err),
+        Command::Serve(settings) => match crate::server::serve(&settings) {
             Ok(()) => EXIT_OK,
             Err(e) => {
                 let _ = writeln!(err, "reviewgate: {e}");

@@ -13,9 +13,9 @@ use crate::app::durable::StoreSlot;
 use crate::app::jobs::PrRef;
 use crate::app::{App, AppSettings};
 use crate::github::RepoName;
-use crate::github::client::{Auth, ClientSettings, GitHub, Request};
+use crate::github::client::{Auth, GitHub, Request};
 use crate::metrics::Metrics;
-use crate::server::config::Config;
+use crate::server::config::{Config, Settings};
 use crate::store::Store;
 
 /// Stands in for the webhook secret, which reading a pull request does not use.
@@ -26,7 +26,12 @@ struct Id {
     id: u64,
 }
 
-pub(super) fn run(target: &str, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+pub(super) fn run(
+    target: &str,
+    settings: &Settings,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
     let Some((repo, number)) = parse_target(target) else {
         let _ = writeln!(
             err,
@@ -34,7 +39,7 @@ pub(super) fn run(target: &str, out: &mut dyn Write, err: &mut dyn Write) -> u8 
         );
         return EXIT_INVALID;
     };
-    let config = Config::from_lookup(|name| match std::env::var(name).ok() {
+    let config = Config::from_lookup(|name| match settings.get(name) {
         None if name == "REVIEWGATE_WEBHOOK_SECRET" => Some(NO_SECRET.to_string()),
         value => value,
     });
@@ -83,18 +88,7 @@ async fn gather(
     number: u64,
 ) -> Result<(crate::snapshot::Snapshot, bool), String> {
     let metrics = Arc::new(Metrics::new());
-    let github = Arc::new(GitHub::new(
-        ClientSettings {
-            api_url: config.github_api_url.clone(),
-            app_id: config.app_id,
-            private_key_pem: config.private_key.clone(),
-            timeout: config.github_timeout,
-            retry_deadline: config.github_retry_deadline,
-            concurrency_per_installation: config.github_concurrency,
-            conditional_cache_bytes: 0,
-        },
-        metrics,
-    )?);
+    let github = Arc::new(GitHub::new(config.client_settings(0), metrics)?);
     let installation: Id = github
         .get_json(&Request::get(
             Auth::App,

@@ -7,10 +7,9 @@
 //! idempotent requests are retried after an ambiguous failure, while any request is
 //! retried after GitHub says it was rate limited (GitHub did not act on it).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -20,63 +19,11 @@ use octocrab::models::{AppId, InstallationId};
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 
+use super::conditional::{ConditionalCache, Kept};
+pub use super::error::GitHubError;
+use super::outages::Outages;
+use super::retry::{backoff, header_u64, jitter, rate_limit_wait};
 use crate::metrics::Metrics;
-
-/// What went wrong talking to GitHub.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum GitHubError {
-    /// GitHub answered with an error status that retrying will not fix.
-    #[error("GitHub answered {status} to {endpoint}: {message}")]
-    Status {
-        endpoint: &'static str,
-        status: u16,
-        message: String,
-    },
-    /// No usable answer before the deadline (5xx, timeouts, connection failures).
-    #[error("GitHub did not answer {endpoint} successfully after {attempts} attempts: {last}")]
-    Unavailable {
-        endpoint: &'static str,
-        attempts: u32,
-        last: String,
-    },
-    /// Rate limited for longer than the deadline allows waiting.
-    #[error("GitHub rate-limited {endpoint} for {wait_secs} s, longer than the retry deadline")]
-    RateLimited {
-        endpoint: &'static str,
-        wait_secs: u64,
-    },
-    /// The answer did not have the shape GitHub documents.
-    #[error("unexpected answer from GitHub to {endpoint}: {detail}")]
-    Malformed {
-        endpoint: &'static str,
-        detail: String,
-    },
-    /// A non-idempotent request failed in a way that leaves unknown whether GitHub acted.
-    #[error("GitHub's answer to {endpoint} was lost ({last}); it may or may not have been applied")]
-    Ambiguous {
-        endpoint: &'static str,
-        last: String,
-    },
-}
-
-impl GitHubError {
-    /// Whether trying again later may succeed (GitHub down or busy), as opposed to an answer
-    /// that will not change by itself (not found, forbidden).
-    pub fn is_transient(&self) -> bool {
-        !matches!(self, GitHubError::Status { .. })
-    }
-
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            GitHubError::Status { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
-    }
-}
 
 /// Who a request is made as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,56 +120,6 @@ struct InstallationClient {
     permits: Arc<Semaphore>,
 }
 
-/// An answer kept for a conditional request: its `ETag`, its body, and its `Link` header,
-/// which a 304 need not repeat but pagination depends on.
-#[derive(Clone)]
-struct Kept {
-    etag: HeaderValue,
-    link: Option<HeaderValue>,
-    body: Bytes,
-}
-
-/// Answers kept for conditional requests, evicted oldest first past a byte budget.
-#[derive(Default)]
-struct ConditionalCache {
-    entries: HashMap<String, Kept>,
-    order: VecDeque<String>,
-    bytes: usize,
-    budget: usize,
-}
-
-impl ConditionalCache {
-    fn get(&self, key: &str) -> Option<Kept> {
-        self.entries.get(key).cloned()
-    }
-
-    fn remove(&mut self, key: &str) {
-        if let Some(old) = self.entries.remove(key) {
-            self.bytes -= old.body.len();
-            self.order.retain(|k| k != key);
-        }
-    }
-
-    fn put(&mut self, key: String, kept: Kept) {
-        // Whatever was kept for this request is out of date now, kept or not.
-        self.remove(&key);
-        if kept.body.len() > self.budget / 4 {
-            return;
-        }
-        self.bytes += kept.body.len();
-        self.entries.insert(key.clone(), kept);
-        self.order.push_back(key);
-        while self.bytes > self.budget {
-            let Some(oldest) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(b) = self.entries.remove(&oldest) {
-                self.bytes -= b.body.len();
-            }
-        }
-    }
-}
-
 /// The App's connection to GitHub's REST API.
 pub struct GitHub {
     /// The App-authenticated (JWT) client.
@@ -231,6 +128,8 @@ pub struct GitHub {
     installations: Mutex<HashMap<u64, Arc<InstallationClient>>>,
     conditional: Mutex<ConditionalCache>,
     metrics: Arc<Metrics>,
+    /// Failing endpoints, for one log line per outage instead of one per attempt.
+    outages: Outages,
 }
 
 /// Why one attempt failed.
@@ -268,10 +167,7 @@ impl GitHub {
             // tell a timeout from a connection failure (and counts them apart).
             .build()
             .map_err(|e| format!("cannot build the GitHub client: {e}"))?;
-        let conditional = ConditionalCache {
-            budget: settings.conditional_cache_bytes,
-            ..Default::default()
-        };
+        let conditional = ConditionalCache::with_budget(settings.conditional_cache_bytes);
         Ok(GitHub {
             app: Arc::new(InstallationClient {
                 client: app,
@@ -281,6 +177,7 @@ impl GitHub {
             installations: Mutex::new(HashMap::new()),
             conditional: Mutex::new(conditional),
             metrics,
+            outages: Outages::default(),
         })
     }
 
@@ -320,12 +217,22 @@ impl GitHub {
         let started = Instant::now();
         let deadline = started + self.settings.retry_deadline;
         let idempotent = request.method != Method::POST;
+        let endpoint = request.endpoint;
         let mut attempts = 0u32;
         loop {
             attempts += 1;
             let failure = match self.attempt(request, deadline).await {
-                Ok(response) => return Ok(response),
+                Ok(response) => {
+                    self.outages.answered(endpoint);
+                    return Ok(response);
+                }
                 Err(f) => f,
+            };
+            let last = describe(&failure);
+            let give_up = |error: GitHubError| {
+                self.outages
+                    .gave_up(endpoint, attempts, started.elapsed(), &last);
+                Err(error)
             };
             let wait = match &failure {
                 Failure::Answer(status, headers, body) => {
@@ -336,31 +243,34 @@ impl GitHub {
                             } else {
                                 "rate_limited"
                             };
+                        self.outages.failed(
+                            endpoint,
+                            &format!("{last} ({reason}; waiting {} ms)", wait.as_millis()),
+                            attempts,
+                        );
                         if Instant::now() + wait > deadline {
-                            return Err(GitHubError::RateLimited {
-                                endpoint: request.endpoint,
+                            return give_up(GitHubError::RateLimited {
+                                endpoint,
                                 wait_secs: wait.as_secs(),
                             });
                         }
                         self.metrics.github_retry(reason);
-                        tracing::warn!(
-                            endpoint = request.endpoint,
-                            wait_ms = wait.as_millis() as u64,
-                            "rate limited by GitHub; waiting"
-                        );
                         tokio::time::sleep(wait + jitter(Duration::from_millis(250))).await;
                         continue;
                     }
                     if *status < 500 {
+                        // An answer: the endpoint works, whatever it said about this request.
+                        self.outages.answered(endpoint);
                         return Err(GitHubError::Status {
-                            endpoint: request.endpoint,
+                            endpoint,
                             status: *status,
                             message: error_message(body),
                         });
                     }
+                    self.outages.failed(endpoint, &last, attempts);
                     if !idempotent {
-                        return Err(GitHubError::Ambiguous {
-                            endpoint: request.endpoint,
+                        return give_up(GitHubError::Ambiguous {
+                            endpoint,
                             last: format!("status {status}"),
                         });
                     }
@@ -368,11 +278,11 @@ impl GitHub {
                     backoff(attempts)
                 }
                 Failure::Timeout | Failure::Transport(_) => {
-                    let last = describe(&failure);
+                    self.outages.failed(endpoint, &last, attempts);
                     if !idempotent {
-                        return Err(GitHubError::Ambiguous {
-                            endpoint: request.endpoint,
-                            last,
+                        return give_up(GitHubError::Ambiguous {
+                            endpoint,
+                            last: last.clone(),
                         });
                     }
                     self.metrics
@@ -385,13 +295,12 @@ impl GitHub {
                 }
             };
             if Instant::now() + wait > deadline {
-                return Err(GitHubError::Unavailable {
-                    endpoint: request.endpoint,
+                return give_up(GitHubError::Unavailable {
+                    endpoint,
                     attempts,
-                    last: describe(&failure),
+                    last: last.clone(),
                 });
             }
-            tracing::debug!(endpoint = request.endpoint, attempt = attempts, failure = %describe(&failure), "retrying GitHub request");
             tokio::time::sleep(wait).await;
         }
     }
@@ -562,18 +471,10 @@ impl GitHub {
     /// (used when a webhook says the data changed).
     pub fn forget_conditional(&self, path_prefix: &str) {
         if let Ok(mut c) = self.conditional.lock() {
-            let doomed: Vec<String> = c
-                .entries
-                .keys()
-                .filter(|k| {
-                    k.split_once(':')
-                        .is_some_and(|(_, path)| path.starts_with(path_prefix))
-                })
-                .cloned()
-                .collect();
-            for k in doomed {
-                c.remove(&k);
-            }
+            c.remove_where(|key| {
+                key.split_once(':')
+                    .is_some_and(|(_, path)| path.starts_with(path_prefix))
+            });
         }
     }
 }
@@ -601,38 +502,6 @@ fn outgoing(request: &Request, etag: Option<HeaderValue>) -> Result<http::Reques
     builder
         .body(body)
         .map_err(|e| format!("cannot build the request to {}: {e}", request.endpoint))
-}
-
-/// How long GitHub asks us to wait, if this answer is a rate limit: 429, or 403 with
-/// `Retry-After`, with `x-ratelimit-remaining: 0`, or with GitHub's secondary-limit message.
-fn rate_limit_wait(status: u16, headers: &HeaderMap, body: &[u8]) -> Option<Duration> {
-    if status != 403 && status != 429 {
-        return None;
-    }
-    if let Some(secs) = header_u64(headers, "retry-after") {
-        return Some(Duration::from_secs(secs.max(1)));
-    }
-    let exhausted = header_u64(headers, "x-ratelimit-remaining") == Some(0);
-    if exhausted {
-        if let Some(reset) = header_u64(headers, "x-ratelimit-reset") {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            return Some(Duration::from_secs(reset.saturating_sub(now).max(1)));
-        }
-        return Some(Duration::from_secs(60));
-    }
-    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
-    if status == 429 || text.contains("rate limit") {
-        // GitHub: without a Retry-After, wait at least one minute.
-        return Some(Duration::from_secs(60));
-    }
-    None
-}
-
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// GitHub's `message` from an error body, or the start of the body.
@@ -676,32 +545,6 @@ fn describe(f: &Failure) -> String {
         Failure::Timeout => "timed out".into(),
         Failure::Transport(e) => e.clone(),
     }
-}
-
-/// Exponential backoff with full jitter: up to 250 ms, 500 ms, 1 s … capped at 8 s.
-fn backoff(attempt: u32) -> Duration {
-    let cap = Duration::from_millis(250 * (1u64 << attempt.saturating_sub(1).min(5)));
-    jitter(cap.min(Duration::from_secs(8))).max(Duration::from_millis(50))
-}
-
-/// A random duration in `[0, max]`, from a small xorshift generator (no need for a crypto RNG
-/// to spread retries apart).
-fn jitter(max: Duration) -> Duration {
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let mut x = STATE.load(Ordering::Relaxed);
-    if x == 0 {
-        x = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x9E37_79B9_7F4A_7C15)
-            | 1;
-    }
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    STATE.store(x, Ordering::Relaxed);
-    let fraction = (x >> 11) as f64 / (1u64 << 53) as f64;
-    max.mul_f64(fraction)
 }
 
 /// Percent-encodes a value for a URL query string or path segment.

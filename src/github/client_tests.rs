@@ -1,5 +1,7 @@
 //! Tests of [`super`] (`github/client.rs`), kept beside it so the module itself stays short.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use super::*;
 
 fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -92,33 +94,4 @@ fn encoding() {
         encode_path(".github/review policy.toml"),
         ".github/review%20policy.toml"
     );
-}
-
-#[test]
-fn conditional_cache_stays_within_budget() {
-    let mut c = ConditionalCache {
-        budget: 100,
-        ..Default::default()
-    };
-    let kept = |n: usize| Kept {
-        etag: HeaderValue::from_static("\"e\""),
-        link: None,
-        body: Bytes::from(vec![0u8; n]),
-    };
-    for i in 0..10 {
-        c.put(format!("k{i}"), kept(20));
-    }
-    assert!(c.bytes <= 100);
-    assert!(c.get("k9").is_some() && c.get("k0").is_none());
-    c.put("big".into(), kept(60));
-    assert!(
-        c.get("big").is_none(),
-        "entries over a quarter of the budget are not kept"
-    );
-    c.put("k9".into(), kept(60));
-    assert!(
-        c.get("k9").is_none(),
-        "an answer too big to keep drops the older one for that request"
-    );
-    assert!(c.bytes <= 100);
 }

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::app::durable::{StoreSlot, keep_connected};
 use crate::app::{App, AppSettings};
-use crate::github::{ClientSettings, GitHub};
+use crate::github::GitHub;
 use crate::metrics::Metrics;
 use config::Config;
 use router::ServerState;
@@ -51,15 +51,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     }
     let metrics = Arc::new(Metrics::new());
     let github = Arc::new(GitHub::new(
-        ClientSettings {
-            api_url: config.github_api_url.clone(),
-            app_id: config.app_id,
-            private_key_pem: config.private_key.clone(),
-            timeout: config.github_timeout,
-            retry_deadline: config.github_retry_deadline,
-            concurrency_per_installation: config.github_concurrency,
-            conditional_cache_bytes: config.github_cache_bytes,
-        },
+        config.client_settings(config.github_cache_bytes),
         metrics.clone(),
     )?);
     let credentials = Arc::new(credentials::Credentials::default());
@@ -256,8 +248,13 @@ async fn signal() {
 
 /// `reviewgate serve`: reads the environment, serves until told to stop.
 pub fn serve_from_env() -> Result<(), String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
-    logging::init(config.log_format);
+    serve(&config::Settings::from_env())
+}
+
+/// `reviewgate serve` with the settings given (flags, else the environment).
+pub fn serve(settings: &config::Settings) -> Result<(), String> {
+    let config = Config::from_settings(settings).map_err(|e| e.to_string())?;
+    logging::init(config.log_format, config.log_filter.as_deref());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
