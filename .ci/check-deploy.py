@@ -16,7 +16,9 @@ unnoticed) and against what it is for: `base`, one replica on a SQLite file; `ov
 several sharing PostgreSQL.
 """
 
+import base64
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -54,8 +56,18 @@ KUSTOMIZATIONS = {
     "overlays/ha": {"store": "postgres",
                     "kinds": COMMON_KINDS + ["PodDisruptionBudget", "HorizontalPodAutoscaler"]},
 }
-# Defaults of settings the checks use when the ConfigMap leaves them out (src/server/config.rs).
-DEFAULTS = {"REVIEWGATE_SHUTDOWN_GRACE_SECS": 20, "REVIEWGATE_GITHUB_CONCURRENCY": 40}
+# Defaults of settings the checks use when the ConfigMap leaves them out, read from where they
+# are declared (SETTINGS in src/server/config/settings.rs).
+def declared_default(setting: str) -> int:
+    text = (ROOT / "src" / "server" / "config" / "settings.rs").read_text()
+    match = re.search(r'"' + setting + r'",\s*(?:Some\()?"(\d+)"', text)
+    if not match:
+        sys.exit(f"src/server/config/settings.rs: no default for {setting}; update .ci/check-deploy.py")
+    return int(match.group(1))
+
+
+DEFAULTS = {name: declared_default(name)
+            for name in ("REVIEWGATE_SHUTDOWN_GRACE_SECS", "REVIEWGATE_GITHUB_CONCURRENCY")}
 # GitHub's limit on concurrent requests per installation, shared by all replicas.
 GITHUB_CONCURRENT_REQUESTS = 100
 
@@ -104,6 +116,16 @@ def code_settings() -> set[str]:
     for source in (ROOT / "src").rglob("*.rs"):
         names.update(re.findall(r'"(REVIEWGATE_[A-Z0-9_]+)"', source.read_text()))
     return names
+
+
+def http_drain_secs() -> int:
+    """HTTP_DRAIN in src/server/mod.rs: how long requests in flight get at shutdown."""
+    text = (ROOT / "src" / "server" / "mod.rs").read_text()
+    match = re.search(r"const HTTP_DRAIN: Duration = Duration::from_secs\((\d+)\);", text)
+    if not match:
+        fail("src/server/mod.rs: HTTP_DRAIN not found; update .ci/check-deploy.py")
+        return 0
+    return int(match.group(1))
 
 
 def handled_events() -> set[str]:
@@ -205,6 +227,10 @@ for path in object_files:
 settings = code_settings()
 
 
+# Secret name -> {key: optional} for every Secret key a rendered Deployment reads.
+SECRET_KEYS_READ: dict = {}
+
+
 def render(name: str) -> dict:
     """`kubectl kustomize` of one kustomization, validated; (kind, name) -> object."""
     print(f"== kubectl kustomize deploy/kubernetes/{name}, then kubernetes-validate")
@@ -281,7 +307,14 @@ def check_rendered(name: str, objects: dict, spec_of: dict) -> None:
 
     secrets = {n: o for (k, n), o in example_objects.items() if k == "Secret"}
 
+    for volume in spec.get("volumes", []):
+        source = volume.get("secret")
+        if source:
+            for item in source.get("items") or []:
+                SECRET_KEYS_READ.setdefault(source.get("secretName"), {})[item["key"]] = source.get("optional", False)
+
     def secret_key(secret: str, key: str, optional: bool, where: str) -> None:
+        SECRET_KEYS_READ.setdefault(secret, {})[key] = optional
         if secret not in secrets:
             bad(f"{where}: Secret {secret!r} has no example in deploy/kubernetes/**/*.example.yaml")
         elif not optional and key not in (secrets[secret].get("stringData") or secrets[secret].get("data") or {}):
@@ -361,14 +394,20 @@ def check_rendered(name: str, objects: dict, spec_of: dict) -> None:
     pause = max(((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep", {}).get("seconds", 0)
                 for c in containers)
     period = spec.get("terminationGracePeriodSeconds", 30)
-    if period <= pause + grace + 1:
+    # The server's shutdown, in order: the listener closes and requests in flight get
+    # HTTP_DRAIN, then running evaluations get the grace, then the runtime 1 s.
+    drain = http_drain_secs()
+    worst = pause + drain + grace + 1
+    if period <= worst:
         bad(f"Deployment: terminationGracePeriodSeconds {period} must exceed preStop {pause} s "
-            f"+ REVIEWGATE_SHUTDOWN_GRACE_SECS {grace} s + 1 s runtime shutdown")
+            f"+ HTTP drain {drain} s + REVIEWGATE_SHUTDOWN_GRACE_SECS {grace} s + 1 s runtime shutdown "
+            f"= {worst} s")
     # The comments that explain the period quote these numbers; keep them true.
     for path, quoted in ((K8S / "base" / "deployment.yaml", [f"preStop pause ({pause} s)",
-                          f"REVIEWGATE_SHUTDOWN_GRACE_SECS ({grace} s)"]),
+                          f"HTTP drain ({drain} s)", f"REVIEWGATE_SHUTDOWN_GRACE_SECS ({grace} s)",
+                          f"= {worst} s", f": {period}."]),
                          (K8S / "base" / "configmap.yaml", [f"deployment.yaml ({period})"]),
-                         (DOCS, [f"`terminationGracePeriodSeconds` ({period})"])):
+                         (DOCS, [f"`terminationGracePeriodSeconds` ({period})", f"{worst} s"])):
         for text in quoted:
             if text not in path.read_text():
                 bad(f"{rel(path)} no longer says {text!r}: update its comment on the grace period")
@@ -547,6 +586,83 @@ for page in (DOCS, ROOT / "docs" / "operations.md"):
             paths[-1].write_text(block)
         if paths:
             validate(paths, f"{rel(page)} yaml examples")
+
+
+# ---- the kubectl commands the docs show for Secrets ---------------------------------------------
+
+def shell_commands(text: str) -> list:
+    """The commands of a Markdown page's ```sh blocks (indented ones too), with `\` line
+    continuations joined and comment lines dropped."""
+    commands = []
+    for block in re.findall(r"^[ ]*```sh\n(.*?)^[ ]*```", text, re.S | re.M):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                commands.append(line)
+    return commands
+
+
+print("== docs: the kubectl commands that create Secrets, run and their output validated")
+with tempfile.TemporaryDirectory() as tmp:
+    work = Path(tmp)
+    key = (ROOT / "tests" / "fixtures" / "test-app-key.pem").read_text()
+    files = {"app.json": '{"id": 123456}\n', "reviewgate.private-key.pem": key,
+             "new-private-key.pem": key, "webhook-secret.txt": "old-secret\n",
+             "new-webhook-secret.txt": "new-secret\n",
+             "database-url.txt": "postgres://reviewgate:pw@db:5432/reviewgate\n"}
+    for name, content in files.items():
+        (work / name).write_text(content)
+    # jq is only used as `jq -r .id app.json` in these commands; stand in for it if missing.
+    prelude = "" if shutil.which("jq") else "jq() { echo 123456; }\n"
+    ran = 0
+    outputs = []
+    for page in (DOCS, ROOT / "docs" / "operations.md"):
+        for command in shell_commands(page.read_text()):
+            if "--dry-run=client" not in command or not command.startswith("kubectl"):
+                continue
+            left, _, right = command.partition(" | ")
+            if right.strip() != "kubectl apply -f -":
+                fail(f"{rel(page)}: `{command}` should pipe into `kubectl apply -f -`")
+            result = subprocess.run(["bash", "-c", prelude + left.replace("kubectl", str(KUBECTL), 1)],
+                                    cwd=work, capture_output=True, text=True,
+                                    env={"PATH": os.environ.get("PATH", ""), "KUBECONFIG": "/nonexistent"})
+            if result.returncode != 0:
+                fail(f"{rel(page)}: `{left}` failed: {result.stderr.strip()}")
+                continue
+            ran += 1
+            doc = yaml.safe_load(result.stdout)
+            outputs.append(result.stdout)
+            if doc.get("kind") == "Namespace":
+                if doc["metadata"]["name"] != "reviewgate":
+                    fail(f"{rel(page)}: `{left}` makes namespace {doc['metadata']['name']}, not reviewgate")
+                continue
+            name = doc["metadata"]["name"]
+            if doc["metadata"].get("namespace") != "reviewgate":
+                fail(f"{rel(page)}: Secret {name} is not in the namespace reviewgate")
+            read = SECRET_KEYS_READ.get(name)
+            if read is None:
+                fail(f"{rel(page)}: Secret {name} is read by no Deployment")
+                continue
+            given = set(doc.get("data") or {})
+            for k in sorted(given - set(read)):
+                fail(f"{rel(page)}: Secret {name} key {k!r} is read by no Deployment (typo?)")
+            for k in sorted(k for k, optional in read.items() if not optional and k not in given):
+                fail(f"{rel(page)}: Secret {name} lacks key {k!r}: `kubectl apply` would remove it")
+            for k, v in (doc.get("data") or {}).items():
+                value = base64.b64decode(v)
+                if k != "private-key.pem" and value != value.strip():
+                    fail(f"{rel(page)}: Secret {name} key {k!r} ends in whitespace (a newline from a file?)")
+    if ran < 5:
+        fail(f"docs: only {ran} kubectl --dry-run=client commands found; expected the namespace, "
+             "the Secret's creation and its rotations, and the database Secret")
+    paths = []
+    for i, out in enumerate(outputs):
+        paths.append(work / f"secret-command-{i + 1}.yaml")
+        paths[-1].write_text(out.replace("creationTimestamp: null\n", ""))
+    if paths:
+        validate(paths, "docs kubectl --dry-run=client output")
+    print(f"{ran} commands run")
 
 if problems:
     print(f"deployment checks: {len(problems)} problem(s)", file=sys.stderr)

@@ -198,3 +198,56 @@ fn operations_metrics_table_lists_every_metric() {
          in docs/operations.md but not exposed: {unexposed:?}"
     );
 }
+
+/// Every test docs/security.md names as a defence's proof exists, so the threat model cannot
+/// point at a test that was renamed or deleted.
+#[test]
+fn every_test_the_threat_model_names_exists() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let model = std::fs::read_to_string(format!("{root}/docs/security.md")).expect("security.md");
+    let mut sources = String::new();
+    let mut dirs = vec![
+        std::path::PathBuf::from(format!("{root}/src")),
+        std::path::PathBuf::from(format!("{root}/tests")),
+    ];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push_str(&std::fs::read_to_string(&path).expect("source"));
+            }
+        }
+    }
+    let mut named = 0;
+    let mut missing = Vec::new();
+    for row in model
+        .lines()
+        .filter(|l| l.starts_with('|') && !l.starts_with("| ---"))
+    {
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").collect();
+        if cells.len() < 3 || cells[0].trim() == "attack" || cells[0].trim() == "attack / mistake" {
+            continue;
+        }
+        let last = cells[cells.len() - 1];
+        for (i, token) in last.split('`').enumerate() {
+            let is_name = i % 2 == 1
+                && token.contains('_')
+                && token
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if is_name {
+                named += 1;
+                if !sources.contains(&format!("fn {token}(")) {
+                    missing.push(token.to_string());
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/security.md names tests that do not exist: {missing:?}"
+    );
+    assert!(named > 50, "only {named} tests named");
+}

@@ -133,7 +133,7 @@ impl Governing {
 }
 
 /// A compiled policy, unless it is invalid or names another organisation's teams.
-pub(super) fn usable<'p>(
+pub fn usable<'p>(
     policy: &'p Result<Policy, PolicyErrors>,
     repo: &RepoName,
     origin: &str,

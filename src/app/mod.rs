@@ -48,6 +48,7 @@ pub use aggregate::WhenNoPolicy;
 use batcher::Intake;
 pub use dispatch::Turn;
 use durable::StoreSlot;
+pub use floor::usable as usable_policy;
 use jobs::Job;
 
 /// Longest wait between two tries of a job that must turn a passing check red.

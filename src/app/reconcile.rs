@@ -13,11 +13,10 @@ use std::time::Duration;
 
 use super::jobs::{Job, PrRef};
 use super::{App, WhenNoPolicy};
-use crate::github::checks;
-use crate::github::client::Auth;
 use crate::github::pulls::{Listing, pages};
 use crate::github::types::{Installation, PullRequest, Repository};
 use crate::github::{GitHubError, RepoName};
+use crate::github::{app_auth, checks};
 
 /// GitHub requests an evaluation is assumed to cost, for the sweep's quota budget (the PR,
 /// its commit's PRs, three pages of files, reviews, commits, policy, a permission, the re-read
@@ -99,14 +98,7 @@ impl App {
 
     pub async fn reconcile(&self, quota_share: f64) -> Result<Sweep, GitHubError> {
         let mut sweep = Sweep::default();
-        let listing = Listing {
-            auth: Auth::App,
-            endpoint: "GET /app/installations",
-            path: "/app/installations".into(),
-            field: None,
-            max_items: None,
-        };
-        let installations: Vec<Installation> = pages(&self.github, listing, 1).await?;
+        let installations: Vec<Installation> = app_auth::installations(&self.github).await?;
         for installation in installations {
             sweep.installations += 1;
             if let Err(e) = self
@@ -148,14 +140,8 @@ impl App {
         quota_share: f64,
         sweep: &mut Sweep,
     ) -> Result<(), GitHubError> {
-        let listing = Listing {
-            auth: Auth::Installation(inst),
-            endpoint: "GET /installation/repositories",
-            path: "/installation/repositories".into(),
-            field: Some("repositories"),
-            max_items: None,
-        };
-        let repositories: Vec<Repository> = pages(&self.github, listing, 1).await?;
+        let repositories: Vec<Repository> =
+            app_auth::installed_repositories(&self.github, inst).await?;
         // The listing's answer carried the installation's remaining quota.
         let remaining = self.metrics.rate_limit_of(inst).unwrap_or(5000);
         let mut budget = Budget {

@@ -3,6 +3,7 @@
 
 mod audit;
 mod check;
+mod doctor;
 mod evaluate;
 mod migrate;
 mod replay;
@@ -85,6 +86,13 @@ pub enum Command {
     /// REVIEWGATE_* environment variable or its flag (a flag wins); exits 2 when one is
     /// missing or invalid, with one line naming it.
     Serve(Settings),
+    /// Check a deployment before it serves, with the same settings as `serve`: the settings,
+    /// the private key, GitHub's answer to the App's JWT, each installation's token, the
+    /// policy on each installed repository's default branch (and each organisation's floor),
+    /// the webhook secret and GitHub's webhook configuration. One line per check, saying what
+    /// to fix; exit 0 when every check passes, 1 when one fails, 2 when a setting is missing
+    /// or invalid.
+    Doctor(Settings),
     /// Apply the store's schema migrations and exit 0 (also when none are left to apply).
     /// Reads only REVIEWGATE_DATABASE_URL (default sqlite:reviewgate.db) and the logging
     /// settings; exits 2 when the URL is malformed, 1 when the store cannot be reached.
@@ -230,6 +238,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             replay::run(id, record.as_deref(), store.database, out, err)
         }
         Command::Snapshot { target, settings } => snapshot::run(&target, &settings, out, err),
+        Command::Doctor(settings) => doctor::run(&settings, out, err),
         Command::Serve(settings) => match crate::server::serve(&settings) {
             Ok(()) => EXIT_OK,
             Err(e) => {

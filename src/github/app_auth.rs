@@ -1,8 +1,12 @@
 //! Whether GitHub accepts the App's credentials: `GET /app` signed with the App's JWT (App ID
 //! and private key). GitHub answers 401 alike for a wrong App ID and a wrong key.
 
-use serde::Deserialize;
+use std::sync::Arc;
 
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::pulls::{Listing, pages};
 use super::{Auth, GitHub, GitHubError, Request};
 
 /// What GitHub said about the App's credentials.
@@ -50,4 +54,87 @@ impl GitHub {
             },
         }
     }
+}
+
+/// An installation of the App, as `GET /app/installations` lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstallationInfo {
+    pub id: u64,
+    pub account: Account,
+    /// What the installation granted: `{"checks": "write", ...}`.
+    #[serde(default)]
+    pub permissions: std::collections::BTreeMap<String, String>,
+    /// Set while an owner has suspended the installation (GitHub then refuses its tokens).
+    #[serde(default)]
+    pub suspended_at: Option<String>,
+}
+
+/// The account an installation belongs to.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Account {
+    pub login: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+}
+
+/// A repository an installation can see, as `GET /installation/repositories` lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstalledRepo {
+    pub full_name: String,
+    #[serde(default)]
+    pub default_branch: String,
+    #[serde(default)]
+    pub archived: bool,
+}
+
+/// Where GitHub sends the App's deliveries (`GET /app/hook/config`); GitHub shows a secret
+/// that is set as `********`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HookConfig {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// `"0"` or `"1"`; GitHub documents a string or a number.
+    #[serde(default)]
+    pub insecure_ssl: Option<serde_json::Value>,
+}
+
+/// Every installation of the App, as `T` (the reconciliation sweep needs only the ID).
+pub async fn installations<T: DeserializeOwned + Send + 'static>(
+    gh: &Arc<GitHub>,
+) -> Result<Vec<T>, GitHubError> {
+    let listing = Listing {
+        auth: Auth::App,
+        endpoint: "GET /app/installations",
+        path: "/app/installations".into(),
+        field: None,
+        max_items: None,
+    };
+    pages(gh, listing, 1).await
+}
+
+/// Every repository an installation can see; the first request needs the installation's
+/// token, so this also proves GitHub issues one.
+pub async fn installed_repositories<T: DeserializeOwned + Send + 'static>(
+    gh: &Arc<GitHub>,
+    installation: u64,
+) -> Result<Vec<T>, GitHubError> {
+    let listing = Listing {
+        field: Some("repositories"),
+        ..Listing::new(
+            installation,
+            "GET /installation/repositories",
+            "/installation/repositories".into(),
+        )
+    };
+    pages(gh, listing, 1).await
+}
+
+/// The App's webhook configuration on GitHub.
+pub async fn hook_config(gh: &GitHub) -> Result<HookConfig, GitHubError> {
+    let request = Request::get(Auth::App, "GET /app/hook/config", "/app/hook/config".into());
+    Ok(gh.get_json::<HookConfig>(&request).await?.0)
 }

@@ -797,6 +797,12 @@ impl FakeGitHub {
         self.with(|st| st.refuse_app_credentials = refuse);
     }
 
+    /// Sets what `GET /app/hook/config` answers (GitHub's fields: `url`, `content_type`,
+    /// `secret` as `********` when set, `insecure_ssl`).
+    pub fn set_hook_config(&self, config: Value) {
+        self.with(|st| st.hook_config = config);
+    }
+
     /// Makes every installation token issued so far invalid, as if its hour had passed: the
     /// App must notice the 401 (or the expiry it was told) and fetch a new one.
     pub fn expire_tokens(&self) {

@@ -55,6 +55,7 @@ impl Outcome {
 
 enum Route {
     GetApp,
+    HookConfig,
     ListInstallations,
     GetInstallation(u64),
     RequestReviewers(String, u64),
@@ -91,6 +92,7 @@ impl Route {
         let get = *method == Method::GET;
         let route = match s.as_slice() {
             ["app"] if get => Route::GetApp,
+            ["app", "hook", "config"] if get => Route::HookConfig,
             ["app", "installations"] if get => Route::ListInstallations,
             ["app", "installations", id] if get => Route::GetInstallation(num(id)?),
             ["app", "installations", id, "access_tokens"] if *method == Method::POST => {
@@ -158,6 +160,7 @@ impl Route {
         matches!(
             self,
             Route::GetApp
+                | Route::HookConfig
                 | Route::ListInstallations
                 | Route::GetInstallation(_)
                 | Route::CreateToken(_)
@@ -266,6 +269,8 @@ fn app_route(st: &mut State, route: Route, ctx: &Ctx, now: u64) -> Reply {
         // The App the JWT was signed for, in GitHub's App object shape (id, slug, name, owner,
         // permissions, events, ...).
         Route::GetApp => Reply::json(200, st.app_json(st.app_id)),
+        // GitHub's shape: the secret, when one is set, shown as asterisks.
+        Route::HookConfig => Reply::json(200, st.hook_config.clone()),
         Route::ListInstallations => {
             let all: Vec<Value> = st
                 .installations
@@ -507,6 +512,7 @@ fn installation_route(
             None => not_found(),
         },
         Route::GetApp
+        | Route::HookConfig
         | Route::ListInstallations
         | Route::GetInstallation(_)
         | Route::CreateToken(_)

@@ -488,6 +488,7 @@ pub(super) fn token_permissions() -> Value {
         "checks": "write",
         "contents": "read",
         "members": "read",
+        "merge_queues": "read",
         "metadata": "read",
         "pull_requests": "read",
     })

@@ -376,6 +376,8 @@ pub(super) struct State {
     pub next_request: u64,
     /// Every App JWT is refused, as GitHub refuses a wrong App ID or private key.
     pub refuse_app_credentials: bool,
+    /// What `GET /app/hook/config` answers.
+    pub hook_config: Value,
     pub inflight: HashMap<u64, usize>,
     pub max_inflight: HashMap<u64, usize>,
     pub next_id: u64,
@@ -410,6 +412,12 @@ impl State {
             door_latency: HashMap::new(),
             next_request: 0,
             refuse_app_credentials: false,
+            hook_config: serde_json::json!({
+                "content_type": "json",
+                "insecure_ssl": "0",
+                "secret": "********",
+                "url": "https://reviewgate.example/webhook",
+            }),
             inflight: HashMap::new(),
             max_inflight: HashMap::new(),
             next_id: 1,
