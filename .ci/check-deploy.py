@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -587,6 +588,33 @@ for page in (DOCS, ROOT / "docs" / "operations.md"):
         if paths:
             validate(paths, f"{rel(page)} yaml examples")
 
+
+# ---- the Dockerfile's stand-in targets ----------------------------------------------------------
+
+print("== Dockerfile: the dependency layer's stand-ins cover every target Cargo.toml declares")
+docker = (ROOT / "Dockerfile").read_text()
+run = next((r for r in re.findall(r"^RUN (.*?)(?<!\\)$", re.sub(r"\\\n", "\\\n", docker), re.S | re.M)
+            if "mkdir -p src" in r), None)
+if run is None:
+    fail("Dockerfile: the RUN that makes stand-in sources (mkdir -p src ...) was not found")
+else:
+    stand_in = re.sub(r"\\\n\s*", " ", run).split("&& cargo build")[0].strip().rstrip("&").strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(ROOT / "Cargo.toml", tmp)
+        result = subprocess.run(["bash", "-o", "pipefail", "-c", stand_in], cwd=tmp,
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            fail(f"Dockerfile: the stand-in lines failed: {result.stderr.strip()}")
+        manifest = tomllib.loads((ROOT / "Cargo.toml").read_text())
+        wanted = [manifest.get("lib", {}).get("path", "src/lib.rs")]
+        for kind, folder in (("bin", "src/bin"), ("bench", "benches"), ("test", "tests"),
+                             ("example", "examples")):
+            for target in manifest.get(kind, []):
+                wanted.append(target.get("path", f"{folder}/{target['name']}.rs"))
+        for path in wanted:
+            if not (Path(tmp) / path).is_file():
+                fail(f"Dockerfile: no stand-in for {path}, which Cargo.toml declares: the image "
+                     "build stops at \"can't find\" before compiling anything")
 
 # ---- the kubectl commands the docs show for Secrets ---------------------------------------------
 
