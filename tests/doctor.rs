@@ -39,6 +39,14 @@ async fn doctor(fake: &FakeGitHub, overrides: &[(&str, Option<&str>)], args: &[&
             env.push((k.to_string(), v.to_string()));
         }
     }
+    // A store that does not exist yet, in a directory that does: serve would create it.
+    let data = tempfile::tempdir().expect("dir");
+    if !env.iter().any(|(k, _)| k == "REVIEWGATE_DATABASE_URL") {
+        env.push((
+            "REVIEWGATE_DATABASE_URL".to_string(),
+            format!("sqlite:{}", data.path().join("reviewgate.db").display()),
+        ));
+    }
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_reviewgate"))
@@ -46,10 +54,6 @@ async fn doctor(fake: &FakeGitHub, overrides: &[(&str, Option<&str>)], args: &[&
             .args(args)
             .env_clear()
             .envs(env)
-            .env(
-                "REVIEWGATE_DATABASE_URL",
-                "sqlite:/nonexistent/reviewgate.db",
-            )
             .output()
             .expect("run doctor")
     })
@@ -223,9 +227,7 @@ async fn a_refused_installation_token_is_named() {
         times: 100,
         ..Fault::once(None, "access_tokens", FaultKind::Status(403))
     });
-    let ran = doctor(&fake, &[], &[]).await;
-    assert_eq!(ran.code, 1, "{}", ran.stdout);
-    let line = ran.line(&format!("FAIL  installation {INSTALLATION} (acme):"));
+    let line = installation_failure(&fake).await;
     assert!(line.contains("no token"), "{line}");
     assert!(line.contains("403"), "{line}");
 }
@@ -234,9 +236,7 @@ async fn a_refused_installation_token_is_named() {
 async fn a_permission_the_installation_did_not_grant_is_named() {
     let fake = fake_world().await;
     fake.set_pull_requests_permission(INSTALLATION, "none");
-    let ran = doctor(&fake, &[], &[]).await;
-    assert_eq!(ran.code, 1, "{}", ran.stdout);
-    let line = ran.line(&format!("FAIL  installation {INSTALLATION} (acme):"));
+    let line = installation_failure(&fake).await;
     assert!(
         line.contains("has not granted pull_requests: read"),
         "{line}"
@@ -340,15 +340,212 @@ async fn a_webhook_github_cannot_sign_or_that_is_not_json_is_named() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_team_of_another_organisation_is_named_as_the_app_judges_it() {
+async fn a_store_that_cannot_be_reached_is_named_without_its_password() {
     let fake = fake_world().await;
-    let foreign = POLICY.replace("@acme/tech-leads", "@other-org/tech-leads");
-    fake.set_file(REPO, "main", POLICY_PATH, &foreign);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let url = format!("postgres://gate:hush-db-pw@127.0.0.1:{closed}/gate");
+    let ran = doctor(&fake, &[("REVIEWGATE_DATABASE_URL", Some(&url))], &[]).await;
+    assert_eq!(ran.code, 1, "{}", ran.stdout);
+    let line = ran.line("FAIL  store:");
+    assert!(line.contains("gate:***@127.0.0.1"), "{line}");
+    assert!(!ran.stdout.contains("hush-db-pw"), "{}", ran.stdout);
+
+    let ran = doctor(
+        &fake,
+        &[(
+            "REVIEWGATE_DATABASE_URL",
+            Some("sqlite:/nonexistent-dir/reviewgate.db"),
+        )],
+        &[],
+    )
+    .await;
+    assert!(
+        ran.line("FAIL  store:")
+            .contains("the directory /nonexistent-dir does not exist")
+    );
+
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite:{}", dir.path().join("r.db").display());
+    let store = reviewgate::store::Store::connect(&url)
+        .await
+        .expect("store");
+    store.migrate().await.expect("migrate");
+    drop(store);
+    let ran = doctor(&fake, &[("REVIEWGATE_DATABASE_URL", Some(&url))], &[]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    assert!(
+        ran.line("PASS  store:")
+            .contains("answers; 0 pull requests with work pending")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_without_its_own_policy_is_judged_by_a_valid_floor() {
+    let fake = fake_world().await;
+    fake.add_repo(INSTALLATION, "acme/.github", "main");
+    fake.set_file("acme/.github", "main", POLICY_PATH, POLICY);
+    fake.add_repo(INSTALLATION, "acme/web", "trunk");
+    let ran = doctor(&fake, &[], &[]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    let line = ran.line("PASS  policy acme/web:");
+    assert!(
+        line.contains(&format!("no {POLICY_PATH} on trunk")),
+        "{line}"
+    );
+    assert!(
+        line.contains("judged by the organisation floor acme/.github:"),
+        "{line}"
+    );
+}
+
+/// Doctor's line for the installation, which must fail.
+async fn installation_failure(fake: &FakeGitHub) -> String {
+    let ran = doctor(fake, &[], &[]).await;
+    assert_eq!(ran.code, 1, "{}", ran.stdout);
+    ran.line(&format!("FAIL  installation {INSTALLATION} (acme):"))
+        .to_string()
+}
+
+/// Doctor's line for the repository's policy when it holds `policy`, which must fail.
+async fn policy_failure(policy: &str) -> String {
+    let fake = fake_world().await;
+    fake.set_file(REPO, "main", POLICY_PATH, policy);
     let ran = doctor(&fake, &[], &[]).await;
     assert_eq!(ran.code, 1, "{}", ran.stdout);
-    let line = ran.line(&format!("FAIL  policy {REPO}:"));
+    ran.line(&format!("FAIL  policy {REPO}:")).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_the_app_cannot_use_is_named_as_the_app_judges_it() {
+    // Another organisation's team: the App refuses the policy.
+    let line = policy_failure(&POLICY.replace("@acme/tech-leads", "@other-org/tech-leads")).await;
     assert!(
         line.contains("team `@other-org/tech-leads` belongs to organisation `other-org`"),
         "{line}"
     );
+    // A team that does not exist: nobody could approve through it.
+    let line = policy_failure(&POLICY.replace("@acme/tech-leads", "@acme/tech-leeds")).await;
+    assert!(
+        line.contains("names @acme/tech-leeds, which does not exist"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_the_app_is_not_subscribed_to_are_named() {
+    let fake = fake_world().await;
+    fake.set_installation_events(
+        INSTALLATION,
+        &[
+            "check_run",
+            "check_suite",
+            "merge_group",
+            "pull_request",
+            "push",
+        ],
+    );
+    let line = installation_failure(&fake).await;
+    assert!(
+        line.contains("not subscribed to pull_request_review, member, membership, team"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_url_is_shown_without_its_credentials_and_plain_http_is_a_warning() {
+    let fake = fake_world().await;
+    fake.set_hook_config(json!({"content_type": "json", "insecure_ssl": "0", "secret": "********", "url": "http://relay:hush-relay@relay.example/in?key=hush-key"}));
+    let ran = doctor(&fake, &[], &[]).await;
+    assert_eq!(ran.code, 0, "a warning passes: {}", ran.stdout);
+    let line = ran.line("WARN  webhook:");
+    assert!(line.contains("http://relay.example/in as JSON"), "{line}");
+    assert!(line.contains("unencrypted"), "{line}");
+    assert!(!ran.stdout.contains("hush"), "{}", ran.stdout);
+}
+
+/// The sample output in docs/deploy.md (step 7) is what doctor prints for that setup: one
+/// repository with a policy, one without, no floor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sample_in_the_deploy_walkthrough_is_real() {
+    let fake = fake_world().await;
+    fake.add_repo(INSTALLATION, "acme/web", "main");
+    fake.set_hook_config(json!({"content_type": "json", "insecure_ssl": "0", "secret": "********", "url": "https://reviewgate.acme.example/webhook"}));
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("reviewgate.db");
+    let url = format!("sqlite:{}", db.display());
+    let store = reviewgate::store::Store::connect(&url)
+        .await
+        .expect("store");
+    store.migrate().await.expect("migrate");
+    drop(store);
+    let ran = doctor(&fake, &[("REVIEWGATE_DATABASE_URL", Some(&url))], &[]).await;
+    assert_eq!(ran.code, 1);
+    let shown = ran
+        .stdout
+        .replace(&fake.url(), "https://api.github.com")
+        .replace(
+            &db.display().to_string(),
+            "/var/lib/reviewgate/reviewgate.db",
+        )
+        .replace("REVIEWGATE_PRIVATE_KEY ", "REVIEWGATE_PRIVATE_KEY_PATH ")
+        .replace("reviewgate-test, App ID 4242", "reviewgate, App ID 123456")
+        .replace(
+            &format!("installation {INSTALLATION} "),
+            "installation 4567890 ",
+        );
+    let docs = std::fs::read_to_string(format!("{}/docs/deploy.md", env!("CARGO_MANIFEST_DIR")))
+        .expect("deploy.md");
+    let start = docs
+        .find("   ```text\n   PASS  settings")
+        .expect("the sample")
+        + "   ```text\n".len();
+    let sample: String = docs[start..]
+        .lines()
+        .take_while(|l| l.trim() != "```")
+        .map(|l| format!("{}\n", l.trim_start()))
+        .collect();
+    assert_eq!(
+        sample, shown,
+        "docs/deploy.md's sample, then doctor's output"
+    );
+}
+
+/// What doctor costs: GET /app, the hook configuration, the installation list, one token,
+/// the repository list, then one read per repository and one per team its policy names —
+/// nothing else, and nothing written (docs/performance.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reads_once_per_repository_and_team_and_writes_nothing() {
+    let fake = fake_world().await;
+    for n in 0..5 {
+        fake.add_repo(INSTALLATION, &format!("acme/svc-{n}"), "main");
+        fake.set_file(&format!("acme/svc-{n}"), "main", POLICY_PATH, POLICY);
+    }
+    fake.clear_requests();
+    let ran = doctor(&fake, &[], &[]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    let requests = fake.requests();
+    let writes: Vec<String> = requests
+        .iter()
+        .filter(|r| r.method != http::Method::GET && !r.path.ends_with("/access_tokens"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(writes.is_empty(), "doctor only reads: {writes:?}");
+    let teams = requests
+        .iter()
+        .filter(|r| r.path.contains("/teams/"))
+        .count();
+    let contents = requests
+        .iter()
+        .filter(|r| r.path.contains("/contents/"))
+        .count();
+    assert_eq!(contents, 6, "one policy read per repository");
+    assert_eq!(
+        teams, 3,
+        "each team the policies name read once, however many name it"
+    );
+    assert_eq!(requests.len(), 5 + contents + teams, "{requests:#?}");
 }

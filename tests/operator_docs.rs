@@ -299,7 +299,7 @@ fn classify(command: &str) -> Option<Shown> {
         "pg_dump" | "pg_restore" | "psql" | "DATABASE_URL=\"$(kubectl" => {
             "the cluster's PostgreSQL"
         }
-        "cd" | "mkdir" => "a step of the commands around it",
+        "cd" | "mkdir" | "umask" | "mv" => "a step of the commands around it",
         _ => return None,
     };
     Some(Shown::Elsewhere(reason))
@@ -308,6 +308,14 @@ fn classify(command: &str) -> Option<Shown> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_shown_in_the_operator_docs_is_run_or_says_why_not() {
     let fake = fake_world().await;
+    // A gated repository's checkout, where step 8 checks its policy: reviewgate's own example.
+    let checkout = tempfile::tempdir().expect("dir");
+    std::fs::create_dir(checkout.path().join(".github")).expect("mkdir");
+    std::fs::copy(
+        format!("{}/policy.toml", env!("CARGO_MANIFEST_DIR")),
+        checkout.path().join(".github/review-policy.toml"),
+    )
+    .expect("copy the example policy");
     let mut ran = 0;
     for page in ["docs/deploy.md", "docs/operations.md"] {
         for (command, line) in shell_commands(page) {
@@ -315,7 +323,7 @@ async fn every_command_shown_in_the_operator_docs_is_run_or_says_why_not() {
             match classify(&command).unwrap_or_else(|| panic!("{at}: say how it is tested")) {
                 Shown::Reviewgate(args) => {
                     let env = test_env(&fake);
-                    let dir = env!("CARGO_MANIFEST_DIR");
+                    let dir = checkout.path().to_path_buf();
                     let output = tokio::task::spawn_blocking(move || {
                         Command::new(env!("CARGO_BIN_EXE_reviewgate"))
                             .args(&args)
@@ -519,4 +527,48 @@ async fn the_move_to_postgresql_carries_the_pushers_of_open_pull_requests() {
     );
     lite.cleanup().await;
     pg.cleanup().await;
+}
+
+/// A key pasted as a flag's value, or where no flag expects it, never reaches the terminal:
+/// a PEM starts with dashes, which clap would otherwise take for an unknown flag and quote.
+#[test]
+fn a_secret_on_a_mistyped_command_line_is_never_echoed() {
+    let key = test_fixture("test-app-key.pem");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["serve", &key],
+        vec!["serve", "--private-key", &key, "--bogus"],
+        vec!["snapshot", "--private-key", &key, "acme/x#1", "--bogus"],
+        vec!["doctor", "--webhook-secret", "hush-hush-1", "unexpected"],
+        vec!["doctor", "--webhook-secret=hush-hush-1", "unexpected"],
+        vec![
+            "serve",
+            "--database-url",
+            "postgres://u:hush-pw@db/x",
+            "extra",
+        ],
+    ];
+    for args in cases {
+        let out = reviewgate(&args);
+        assert_eq!(out.status.code(), Some(2), "{:?}", &args[..1]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("MII") && !err.contains("PRIVATE KEY"),
+            "{err}"
+        );
+        assert!(!err.contains("hush"), "{err}");
+        assert!(
+            err.contains("error:"),
+            "clap still says what is wrong: {err}"
+        );
+    }
+    // The key is taken as the flag's value, so a valid one gets as far as the settings' own
+    // checks (here: no webhook secret), which never print values.
+    let out = reviewgate(&["doctor", "--app-id", "1", "--private-key", &key]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAIL  webhook secret: REVIEWGATE_WEBHOOK_SECRET: is not set"),
+        "{text}"
+    );
+    assert!(!text.contains("MII"), "{text}");
 }

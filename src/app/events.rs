@@ -195,7 +195,7 @@ struct Payload {
 }
 
 /// Events the App reads; every other event is only checked to be JSON.
-const HANDLED: &[&str] = &[
+pub const HANDLED: &[&str] = &[
     "pull_request",
     "pull_request_review",
     "check_run",

@@ -251,12 +251,75 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 
 /// The binary's entry point.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(command_line_error(e, &args)),
+    };
     // The handles, not locks on them: `serve` runs for the life of the process, and a lock held
     // here would block every log line its other threads write to stderr — hanging the server
     // at its first log line.
     let code = run(cli, &mut std::io::stdout(), &mut std::io::stderr());
     ExitCode::from(code)
+}
+
+/// Prints clap's answer to a command line it did not accept (help and version included) and
+/// returns the exit code. A secret must not reach the terminal or a CI log because it was
+/// mistyped: the value after a secret's flag, and any argument that looks like key material
+/// or a URL with a password, are replaced by `***` in the message.
+fn command_line_error(e: clap::Error, args: &[std::ffi::OsString]) -> u8 {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            EXIT_INVALID
+        } else {
+            EXIT_OK
+        };
+    }
+    let mut text = e.render().to_string();
+    for secret in secrets_in(args) {
+        text = text.replace(&secret, "***");
+    }
+    let _ = write!(std::io::stderr(), "{text}");
+    EXIT_INVALID
+}
+
+/// The arguments that are, or may be, secrets.
+fn secrets_in(args: &[std::ffi::OsString]) -> Vec<String> {
+    let secret_flags: Vec<String> = crate::server::config::SETTINGS
+        .iter()
+        .filter(|s| s.secret)
+        .map(|s| format!("--{}", crate::server::config::settings::flag_of(s.env)))
+        .collect();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut out = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        let after_flag = i > 0 && secret_flags.contains(&args[i - 1]);
+        let inline = secret_flags
+            .iter()
+            .find_map(|f| arg.strip_prefix(&format!("{f}=")));
+        let looks_secret = arg.contains("PRIVATE KEY")
+            || arg.chars().any(char::is_whitespace)
+            || arg.len() > 64
+            || (arg.contains("://") && arg.contains('@'));
+        if let Some(value) = inline {
+            out.push(value.to_string());
+        } else if (after_flag || looks_secret) && !arg.is_empty() {
+            out.push(arg.clone());
+        }
+    }
+    // Longest first, so a secret containing another is replaced whole.
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out
 }
 
 /// Reads a file for a command, turning failure into a message that names it.

@@ -60,19 +60,45 @@ impl GitHub {
 #[derive(Debug, Clone, Deserialize)]
 pub struct InstallationInfo {
     pub id: u64,
-    pub account: Account,
+    /// The organisation or user it belongs to (absent or null for some enterprise ones).
+    #[serde(default)]
+    pub account: Option<Account>,
     /// What the installation granted: `{"checks": "write", ...}`.
     #[serde(default)]
     pub permissions: std::collections::BTreeMap<String, String>,
+    /// The webhook events the App is subscribed to.
+    #[serde(default)]
+    pub events: Vec<String>,
     /// Set while an owner has suspended the installation (GitHub then refuses its tokens).
     #[serde(default)]
     pub suspended_at: Option<String>,
 }
 
+impl InstallationInfo {
+    /// The account's login (an enterprise's slug), or `?`.
+    pub fn account_name(&self) -> &str {
+        self.account
+            .as_ref()
+            .and_then(|a| a.login.as_deref().or(a.slug.as_deref()))
+            .unwrap_or("?")
+    }
+
+    /// Whether it belongs to an organisation (which may have a floor and teams).
+    pub fn is_organisation(&self) -> bool {
+        self.account
+            .as_ref()
+            .is_some_and(|a| a.kind == "Organization")
+    }
+}
+
 /// The account an installation belongs to.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Account {
-    pub login: String,
+    #[serde(default)]
+    pub login: Option<String>,
+    /// Enterprise accounts have a slug instead of a login.
+    #[serde(default)]
+    pub slug: Option<String>,
     #[serde(rename = "type", default)]
     pub kind: String,
 }
@@ -87,19 +113,25 @@ pub struct InstalledRepo {
     pub archived: bool,
 }
 
-/// Where GitHub sends the App's deliveries (`GET /app/hook/config`); GitHub shows a secret
-/// that is set as `********`.
+/// Where GitHub sends the App's deliveries (`GET /app/hook/config`). GitHub shows a secret
+/// that is set as `********`; only whether one is set is kept.
 #[derive(Debug, Clone, Deserialize)]
 pub struct HookConfig {
     #[serde(default)]
     pub url: Option<String>,
     #[serde(default)]
     pub content_type: Option<String>,
-    #[serde(default)]
-    pub secret: Option<String>,
+    #[serde(rename = "secret", default, deserialize_with = "is_set")]
+    pub secret_set: bool,
     /// `"0"` or `"1"`; GitHub documents a string or a number.
     #[serde(default)]
     pub insecure_ssl: Option<serde_json::Value>,
+}
+
+/// A string field that is present, not null and not empty.
+fn is_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let value = Option::<String>::deserialize(d)?;
+    Ok(value.is_some_and(|v| !v.is_empty()))
 }
 
 /// Every installation of the App, as `T` (the reconciliation sweep needs only the ID).
@@ -137,4 +169,40 @@ pub async fn installed_repositories<T: DeserializeOwned + Send + 'static>(
 pub async fn hook_config(gh: &GitHub) -> Result<HookConfig, GitHubError> {
     let request = Request::get(Auth::App, "GET /app/hook/config", "/app/hook/config".into());
     Ok(gh.get_json::<HookConfig>(&request).await?.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installations_of_any_account_kind_are_read() {
+        let listed: Vec<InstallationInfo> = serde_json::from_value(serde_json::json!([
+            {"id": 1, "account": {"login": "acme", "type": "Organization"}, "events": ["push"]},
+            {"id": 2, "account": {"slug": "big-corp", "name": "Big Corp"}},
+            {"id": 3, "account": null},
+        ]))
+        .expect("every installation reads");
+        assert_eq!(listed[0].account_name(), "acme");
+        assert!(listed[0].is_organisation());
+        assert_eq!(listed[1].account_name(), "big-corp");
+        assert!(!listed[1].is_organisation());
+        assert_eq!(listed[2].account_name(), "?");
+    }
+
+    #[test]
+    fn a_hook_secret_is_kept_only_as_whether_it_is_set() {
+        let set: HookConfig =
+            serde_json::from_value(serde_json::json!({"secret": "********", "url": "https://x"}))
+                .expect("reads");
+        assert!(set.secret_set);
+        for unset in [
+            serde_json::json!({}),
+            serde_json::json!({"secret": null}),
+            serde_json::json!({"secret": ""}),
+        ] {
+            let hook: HookConfig = serde_json::from_value(unset).expect("reads");
+            assert!(!hook.secret_set);
+        }
+    }
 }

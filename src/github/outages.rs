@@ -4,56 +4,123 @@
 //! deadline. A line per attempt would drown the log, and a line only when a request gives up
 //! would come a minute late. So each endpoint (by route template) gets one WARN when an
 //! attempt first fails — naming the template, the status or kind of error, and the attempt —
-//! then one summary when a request to it gives up, and one when it answers again. Attempts in
-//! between are at DEBUG.
+//! then one summary when a request to it gives up, and one INFO when it answers again.
+//! Attempts in between are at DEBUG.
+//!
+//! A partial outage (one pull request's files time out while other requests to the same
+//! template succeed) would otherwise start and end an "outage" on every attempt, so WARN lines
+//! of one endpoint are at least [`QUIET_FOR`] apart, and "answers again" is said only of an
+//! outage that was warned about.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// An endpoint that is failing: since when, and how many attempts failed.
-#[derive(Debug, Clone, Copy)]
-struct Outage {
-    since: Instant,
-    failures: u64,
-    /// A request to it has given up since it started failing (logged once).
-    gave_up: bool,
+/// Least time between two WARN lines of the same kind for one endpoint.
+pub(super) const QUIET_FOR: Duration = Duration::from_secs(60);
+
+/// What to log for an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Say {
+    Warn,
+    Info,
+    Debug,
+    Nothing,
 }
 
-/// Failing endpoints, by route template.
+/// One endpoint's failures.
+#[derive(Debug, Default, Clone)]
+struct Endpoint {
+    /// Since when it has been failing; `None` while it answers.
+    failing_since: Option<Instant>,
+    /// Failed attempts in this outage.
+    failures: u64,
+    /// This outage was warned about (so its end is worth a line).
+    warned: bool,
+    /// When a failure, and a request giving up, were last warned about.
+    failure_warned_at: Option<Instant>,
+    give_up_warned_at: Option<Instant>,
+}
+
+fn quiet_since(last: Option<Instant>, now: Instant) -> bool {
+    last.is_none_or(|t| now.saturating_duration_since(t) >= QUIET_FOR)
+}
+
+impl Endpoint {
+    fn failed(&mut self, now: Instant) -> Say {
+        if self.failing_since.is_none() {
+            self.failing_since = Some(now);
+            self.failures = 0;
+            self.warned = false;
+        }
+        self.failures += 1;
+        if !self.warned && quiet_since(self.failure_warned_at, now) {
+            self.warned = true;
+            self.failure_warned_at = Some(now);
+            Say::Warn
+        } else {
+            Say::Debug
+        }
+    }
+
+    fn gave_up(&mut self, now: Instant) -> Say {
+        if self.failing_since.is_none() {
+            self.failing_since = Some(now);
+        }
+        if quiet_since(self.give_up_warned_at, now) {
+            self.give_up_warned_at = Some(now);
+            self.warned = true;
+            Say::Warn
+        } else {
+            Say::Debug
+        }
+    }
+
+    fn answered(&mut self) -> Say {
+        if self.failing_since.take().is_none() {
+            return Say::Nothing;
+        }
+        if std::mem::take(&mut self.warned) {
+            Say::Info
+        } else {
+            Say::Debug
+        }
+    }
+
+    fn failing_for(&self, now: Instant) -> Duration {
+        self.failing_since
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
+    }
+}
+
+/// Failing endpoints, by route template (a fixed set, so the map stays small).
 #[derive(Debug, Default)]
 pub(super) struct Outages {
-    failing: Mutex<HashMap<&'static str, Outage>>,
+    endpoints: Mutex<HashMap<&'static str, Endpoint>>,
 }
 
 impl Outages {
-    /// An attempt at `endpoint` failed with `what` (`status 502`, `timed out`, `connection:
-    /// …`, `rate limited`); `attempt` counts from 1 for the request.
+    /// Runs `f` on the endpoint's state. A poisoned lock (a panic elsewhere while it was held)
+    /// still holds consistent counters, so logging goes on.
+    fn with<T>(&self, endpoint: &'static str, f: impl FnOnce(&mut Endpoint) -> T) -> T {
+        let mut map = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(map.entry(endpoint).or_default())
+    }
+
+    /// An attempt at `endpoint` failed with `what` (`status 502: …`, `timed out`, a
+    /// connection error, a rate limit); `attempt` counts from 1 for the request.
     pub(super) fn failed(&self, endpoint: &'static str, what: &str, attempt: u32) {
-        let Ok(mut failing) = self.failing.lock() else {
-            return;
-        };
-        match failing.get_mut(endpoint) {
-            Some(outage) => {
-                outage.failures += 1;
-                tracing::debug!(endpoint, failure = %what, attempt, "GitHub request failed again");
-            }
-            None => {
-                failing.insert(
-                    endpoint,
-                    Outage {
-                        since: Instant::now(),
-                        failures: 1,
-                        gave_up: false,
-                    },
-                );
-                tracing::warn!(
-                    endpoint,
-                    failure = %what,
-                    attempt,
-                    "GitHub request failed; retrying until the retry deadline (further failures of this endpoint are logged at debug until it answers or a request gives up)"
-                );
-            }
+        match self.with(endpoint, |e| e.failed(Instant::now())) {
+            Say::Warn => tracing::warn!(
+                endpoint,
+                failure = %what,
+                attempt,
+                "GitHub request failed; retrying until the retry deadline (further failures of this endpoint are logged at debug until it answers or a request gives up)"
+            ),
+            _ => tracing::debug!(endpoint, failure = %what, attempt, "GitHub request failed again"),
         }
     }
 
@@ -65,52 +132,44 @@ impl Outages {
         took: Duration,
         last: &str,
     ) {
-        let Ok(mut failing) = self.failing.lock() else {
-            return;
-        };
-        let outage = failing.entry(endpoint).or_insert(Outage {
-            since: Instant::now(),
-            failures: u64::from(attempts),
-            gave_up: false,
+        let now = Instant::now();
+        let (say, failures, failing_for) = self.with(endpoint, |e| {
+            (e.gave_up(now), e.failures, e.failing_for(now))
         });
-        if outage.gave_up {
-            tracing::debug!(endpoint, attempts, last, "GitHub request gave up");
-            return;
+        let took_ms = took.as_millis() as u64;
+        let failing_for_ms = failing_for.as_millis() as u64;
+        match say {
+            Say::Warn => tracing::warn!(
+                endpoint,
+                attempts,
+                took_ms,
+                failing_for_ms,
+                failures,
+                last,
+                "GitHub request gave up: the endpoint is still failing"
+            ),
+            _ => tracing::debug!(endpoint, attempts, last, "GitHub request gave up"),
         }
-        outage.gave_up = true;
-        tracing::warn!(
-            endpoint,
-            attempts,
-            took_ms = took.as_millis() as u64,
-            failing_for_ms = outage.since.elapsed().as_millis() as u64,
-            failures = outage.failures,
-            last,
-            "GitHub request gave up: the endpoint is still failing"
-        );
     }
 
     /// `endpoint` answered; if it was failing, say that it recovered.
     pub(super) fn answered(&self, endpoint: &'static str) {
-        let Ok(mut failing) = self.failing.lock() else {
-            return;
-        };
-        if let Some(outage) = failing.remove(endpoint) {
-            tracing::info!(
+        let now = Instant::now();
+        let (say, failures, failing_for) = self.with(endpoint, |e| {
+            let failing_for = e.failing_for(now);
+            (e.answered(), e.failures, failing_for)
+        });
+        let failing_for_ms = failing_for.as_millis() as u64;
+        match say {
+            Say::Info => tracing::info!(
                 endpoint,
-                failures = outage.failures,
-                failing_for_ms = outage.since.elapsed().as_millis() as u64,
+                failures,
+                failing_for_ms,
                 "GitHub endpoint answers again"
-            );
+            ),
+            Say::Debug => tracing::debug!(endpoint, failures, "GitHub endpoint answers again"),
+            Say::Warn | Say::Nothing => {}
         }
-    }
-
-    /// Whether `endpoint` is failing now (for tests).
-    #[cfg(test)]
-    pub(super) fn is_failing(&self, endpoint: &str) -> bool {
-        self.failing
-            .lock()
-            .map(|f| f.contains_key(endpoint))
-            .unwrap_or(false)
     }
 }
 
@@ -119,16 +178,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_endpoint_fails_once_then_recovers() {
-        let outages = Outages::default();
-        outages.answered("GET /app");
-        assert!(!outages.is_failing("GET /app"));
-        outages.failed("GET /app", "status 502", 1);
-        outages.failed("GET /app", "status 502", 2);
-        assert!(outages.is_failing("GET /app"));
-        assert!(!outages.is_failing("GET /repos/{owner}/{repo}"));
-        outages.gave_up("GET /app", 2, Duration::from_secs(1), "status 502");
-        outages.answered("GET /app");
-        assert!(!outages.is_failing("GET /app"));
+    fn an_outage_warns_once_then_says_it_ended() {
+        let t0 = Instant::now();
+        let mut e = Endpoint::default();
+        assert_eq!(e.answered(), Say::Nothing, "an endpoint that never failed");
+        assert_eq!(e.failed(t0), Say::Warn);
+        for i in 1..50 {
+            assert_eq!(e.failed(t0 + Duration::from_secs(i)), Say::Debug);
+        }
+        assert_eq!(e.gave_up(t0 + Duration::from_secs(50)), Say::Warn);
+        assert_eq!(e.gave_up(t0 + Duration::from_secs(51)), Say::Debug);
+        assert_eq!(e.failures, 50);
+        assert_eq!(e.answered(), Say::Info);
+        assert_eq!(e.answered(), Say::Nothing);
+        // A new outage after a quiet minute is warned about again.
+        assert_eq!(e.failed(t0 + Duration::from_secs(200)), Say::Warn);
+        assert_eq!(e.failures, 1);
+    }
+
+    #[test]
+    fn a_partial_outage_warns_at_most_once_a_minute() {
+        // One request keeps failing while others to the same template succeed.
+        let t0 = Instant::now();
+        let mut e = Endpoint::default();
+        let mut warnings = 0;
+        let mut infos = 0;
+        for s in 0..120 {
+            let now = t0 + Duration::from_secs(s);
+            for say in [e.failed(now), e.gave_up(now), e.answered()] {
+                match say {
+                    Say::Warn => warnings += 1,
+                    Say::Info => infos += 1,
+                    _ => {}
+                }
+            }
+        }
+        // Two minutes: a failure and a give-up warning at 0 s and at 60 s.
+        assert_eq!(warnings, 4, "not one per attempt");
+        assert_eq!(infos, 2, "an end only for a warned outage");
     }
 }

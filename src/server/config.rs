@@ -319,10 +319,20 @@ fn webhook_secrets(
 /// `REVIEWGATE_GITHUB_API_URL`, without a trailing slash.
 fn github_api_url(url: &str) -> Result<String, ConfigError> {
     let trimmed = url.trim().trim_end_matches('/').to_string();
+    let uri = trimmed.parse::<http::Uri>().ok();
+    if uri
+        .as_ref()
+        .and_then(|u| u.authority())
+        .is_some_and(|a| a.as_str().contains('@'))
+    {
+        // The App authenticates with its JWT; credentials in the URL would only be logged.
+        return Err(err(
+            "REVIEWGATE_GITHUB_API_URL",
+            "must not carry a user or password (user:password@); the App authenticates with its own key",
+        ));
+    }
     let valid = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
-        && trimmed
-            .parse::<http::Uri>()
-            .is_ok_and(|u| u.host().is_some());
+        && uri.is_some_and(|u| u.host().is_some());
     if !valid {
         return Err(err(
             "REVIEWGATE_GITHUB_API_URL",

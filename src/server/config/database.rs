@@ -34,10 +34,16 @@ pub fn read_database_url(
     };
     let url = raw.trim();
     let bad = |problem: &str| {
-        err(
-            DATABASE_URL,
-            format!("{problem}, not {:?}", redact_url(url)),
-        )
+        // A URL's password is masked; libpq's keyword form (`host=db password=…`) has no
+        // place `redact_url` knows, so none of it is shown.
+        let keywords =
+            !url.contains("://") && url.contains(|c: char| c == '=' || c.is_whitespace());
+        let shown = if keywords {
+            "the value given (not shown: it is no URL, and may hold a password)".to_string()
+        } else {
+            format!("{:?}", redact_url(url))
+        };
+        err(DATABASE_URL, format!("{problem}, not {shown}"))
     };
     if let Some(rest) = url.strip_prefix("sqlite:") {
         // `sqlite://PATH` as many tools write it; `sqlite:///abs` keeps its leading slash.
@@ -172,6 +178,8 @@ mod tests {
             error(&[(DATABASE_URL, "mysql://root:hunter2@db/gate")]),
             "REVIEWGATE_DATABASE_URL: must be sqlite:PATH or postgres://USER@HOST/DB, not \"mysql://root:***@db/gate\""
         );
+        let e = error(&[(DATABASE_URL, "host=db user=gate password=hunter2")]);
+        assert!(!e.contains("hunter2") && e.contains("not shown"), "{e}");
         let e = error(&[(DATABASE_URL, "sqlite::memory:")]);
         assert!(
             e.starts_with("REVIEWGATE_DATABASE_URL: must name a file: an in-memory"),

@@ -35,6 +35,10 @@ fn why(v: &str) -> String {
             format!("the port is missing; add it after a colon, such as {v}:8080")
         };
     }
+    let bracketed = v.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    if bracketed.is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok()) {
+        return format!("the port is missing; add it after the bracket, such as {v}:8080");
+    }
     if v.chars().all(|c| c.is_ascii_digit()) {
         return format!("only a port; give the address too, such as 0.0.0.0:{v}");
     }
@@ -95,6 +99,10 @@ mod tests {
             ),
             ("0.0.0.0", "the port is missing"),
             ("0.0.0.0:", "the port is missing"),
+            (
+                "[::1]",
+                "the port is missing; add it after the bracket, such as [::1]:8080",
+            ),
             ("::", "an IPv6 address needs brackets"),
             ("::1:8080", "an IPv6 address needs brackets"),
             ("", "it is empty"),

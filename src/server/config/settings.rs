@@ -366,6 +366,9 @@ fn arg(s: &Setting) -> Arg {
         .value_name(s.value_name)
         .help(help)
         .help_heading("Settings (each flag or its REVIEWGATE_* variable)")
+        // A PEM starts with dashes: without this clap would take the key for an unknown flag
+        // and quote it in its error.
+        .allow_hyphen_values(true)
         .hide_env_values(s.secret);
     match s.default {
         Some(default) => arg.default_value(default),
@@ -386,6 +389,18 @@ mod tests {
             assert!(!s.help.contains('\n'), "{}: one line", s.env);
         }
         assert_eq!(flag_of("REVIEWGATE_GITHUB_API_URL"), "github-api-url");
+    }
+
+    #[test]
+    fn defaults_kept_elsewhere_too_agree() {
+        assert_eq!(
+            default_of("REVIEWGATE_AUDIT_RETENTION_DAYS"),
+            Some(crate::audit::DEFAULT_RETENTION_DAYS.to_string().as_str())
+        );
+        assert_eq!(
+            default_of("REVIEWGATE_DATABASE_URL"),
+            Some(crate::store::DEFAULT_URL)
+        );
     }
 
     #[test]

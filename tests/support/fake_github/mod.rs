@@ -156,6 +156,7 @@ impl FakeGitHub {
                     id: installation_id,
                     account: account.to_string(),
                     pull_requests: "read".to_string(),
+                    events: None,
                     quota: Quota::fresh(now),
                     created_at: now,
                 },
@@ -168,6 +169,16 @@ impl FakeGitHub {
         self.with(|st| {
             if let Some(inst) = st.installations.get_mut(&installation_id) {
                 inst.pull_requests = level.to_string();
+            }
+        });
+    }
+
+    /// Sets the webhook events an installation's App is subscribed to (by default the ones
+    /// deploy/github-app-manifest.json names).
+    pub fn set_installation_events(&self, installation_id: u64, events: &[&str]) {
+        self.with(|st| {
+            if let Some(inst) = st.installations.get_mut(&installation_id) {
+                inst.events = Some(events.iter().map(|e| e.to_string()).collect());
             }
         });
     }

@@ -451,7 +451,10 @@ impl State {
             "app_slug": "reviewgate-test",
             "target_type": "Organization",
             "permissions": permissions,
-            "events": ["check_run", "check_suite", "merge_group", "pull_request", "pull_request_review", "push", "membership", "team"],
+            "events": inst.events.clone().unwrap_or_else(|| {
+                ["check_run", "check_suite", "merge_group", "member", "membership", "pull_request", "pull_request_review", "push", "team"]
+                    .iter().map(|e| e.to_string()).collect()
+            }),
             "created_at": rfc3339(inst.created_at),
             "updated_at": rfc3339(inst.created_at),
         });

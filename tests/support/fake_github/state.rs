@@ -264,6 +264,8 @@ pub(super) struct Installation {
     pub account: String,
     /// The installation's `pull_requests` permission: `read` unless a test grants `write`.
     pub pull_requests: String,
+    /// The App's subscribed events, when a test changes them.
+    pub events: Option<Vec<String>>,
     pub quota: Quota,
     pub created_at: u64,
 }
