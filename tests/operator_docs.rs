@@ -572,3 +572,64 @@ fn a_secret_on_a_mistyped_command_line_is_never_echoed() {
     );
     assert!(!text.contains("MII"), "{text}");
 }
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped (but `-` and `_`), spaces
+/// as `-`.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// Every `(#anchor)` and `(page.md#anchor)` link in the docs and README lands on a heading.
+#[test]
+fn every_link_to_a_section_lands_on_one() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let pages: Vec<String> = std::fs::read_dir(format!("{root}/docs"))
+        .expect("docs")
+        .flatten()
+        .map(|e| format!("docs/{}", e.file_name().to_string_lossy()))
+        .chain(["README.md".to_string()])
+        .filter(|p| p.ends_with(".md"))
+        .collect();
+    let anchors = |page: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(format!("{root}/{page}")).expect("page");
+        let mut in_code = false;
+        text.lines()
+            .filter(|l| {
+                if l.trim_start().starts_with("```") {
+                    in_code = !in_code;
+                }
+                !in_code && l.starts_with('#')
+            })
+            .map(|l| slug(l.trim_start_matches('#')))
+            .collect()
+    };
+    let mut broken = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(format!("{root}/{page}")).expect("page");
+        for (at, _) in text.match_indices("](") {
+            let target: String = text[at + 2..].chars().take_while(|c| *c != ')').collect();
+            let Some((file, anchor)) = target.split_once('#') else {
+                continue;
+            };
+            if file.starts_with("http") {
+                continue;
+            }
+            let dir = std::path::Path::new(page).parent().expect("dir");
+            let linked = if file.is_empty() {
+                page.clone()
+            } else {
+                dir.join(file).to_string_lossy().replace("docs/../", "")
+            };
+            if !anchors(&linked).contains(&anchor.to_string()) {
+                broken.push(format!("{page}: {target}"));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "links to no heading: {broken:#?}");
+}

@@ -85,6 +85,23 @@ async fn an_outage_gives_one_warning_per_endpoint_then_a_summary() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let log = server.log();
+    let at = |level: &str| log.iter().filter(|l| l["level"] == level).count();
+    let github_lines = |level: &str| {
+        log.iter()
+            .filter(|l| l["level"] == level && message(l).starts_with("GitHub "))
+            .count()
+    };
+    eprintln!(
+        "log during a 6 s outage of one pull request's reads: {} lines ({} ERROR, {} WARN, {} INFO, {} DEBUG); about GitHub requests: {} WARN, {} INFO, {} DEBUG",
+        log.len(),
+        at("ERROR"),
+        at("WARN"),
+        at("INFO"),
+        at("DEBUG"),
+        github_lines("WARN"),
+        github_lines("INFO"),
+        github_lines("DEBUG")
+    );
 
     let quiet: Vec<&Value> = log
         .iter()
