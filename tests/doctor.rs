@@ -337,6 +337,15 @@ async fn a_webhook_github_cannot_sign_or_that_is_not_json_is_named() {
     );
     let ran = doctor(&fake, &[], &[]).await;
     assert!(ran.line("FAIL  webhook:").contains("no webhook URL"));
+
+    // A GitHub that does not answer the route: a warning to look by hand, not a failure.
+    fake.inject(Fault {
+        times: 10,
+        ..Fault::once(None, "/app/hook/config", FaultKind::NotFound)
+    });
+    let ran = doctor(&fake, &[], &[]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    assert!(ran.line("WARN  webhook:").contains("check the Webhook URL"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
