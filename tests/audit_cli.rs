@@ -409,3 +409,26 @@ fn a_missing_sqlite_store_is_reported_not_created() {
     assert!(stderr(&out).contains("no such file"), "{}", stderr(&out));
     assert!(!path.exists(), "not created");
 }
+
+/// A store without the audit tables (never migrated) is named as such, with what to run.
+#[test]
+fn a_store_without_the_audit_tables_says_to_migrate() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("empty.db");
+    std::fs::write(&file, b"").expect("an empty SQLite file");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reviewgate"))
+        .args([
+            "audit",
+            "verify",
+            "--database",
+            &format!("sqlite:{}", file.display()),
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("run `reviewgate migrate` to add the tables"),
+        "{err}"
+    );
+}

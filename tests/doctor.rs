@@ -377,6 +377,18 @@ async fn a_store_that_cannot_be_reached_is_named_without_its_password() {
             .contains("the directory /nonexistent-dir does not exist")
     );
 
+    // A file that is a database but has no tables yet: serve (or migrate) makes them.
+    let empty = tempfile::tempdir().expect("dir");
+    let file = empty.path().join("empty.db");
+    std::fs::write(&file, b"").expect("an empty SQLite file");
+    let url = format!("sqlite:{}", file.display());
+    let ran = doctor(&fake, &[("REVIEWGATE_DATABASE_URL", Some(&url))], &[]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    assert!(
+        ran.line("PASS  store:")
+            .contains("its schema is made when serve starts")
+    );
+
     let dir = tempfile::tempdir().expect("dir");
     let url = format!("sqlite:{}", dir.path().join("r.db").display());
     let store = reviewgate::store::Store::connect(&url)

@@ -699,3 +699,20 @@ fn redact_hides_the_password() {
         "postgresql://u:***@h:5432/d?sslmode=require"
     );
 }
+
+/// A store whose schema was never made is told apart from one that cannot be reached, on
+/// both back ends (PostgreSQL says so by code, SQLite in words).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmigrated_store_is_missing_its_tables() {
+    let lite = store_support::sqlite_unmigrated().await;
+    let e = lite.store.pending().await.expect_err("no tables yet");
+    assert!(e.is_missing_table(), "{e}");
+    lite.store.migrate().await.expect("migrate");
+    lite.store.pending().await.expect("tables now");
+    lite.cleanup().await;
+    if let Some(pg) = store_support::postgres_unmigrated().await {
+        let e = pg.store.pending().await.expect_err("no tables yet");
+        assert!(e.is_missing_table(), "{e}");
+        pg.cleanup().await;
+    }
+}

@@ -56,7 +56,7 @@ pub(super) fn block_on<T>(work: impl Future<Output = T>) -> Result<T, String> {
 /// predates the audit tables.
 pub(super) fn store_problem(url: &str, e: &StoreError) -> String {
     let message = e.to_string().replace(['\n', '\r'], " ");
-    let hint = if message.contains("no such table") || message.contains("does not exist") {
+    let hint = if e.is_missing_table() {
         "; the store has no audit records yet (run `reviewgate migrate` to add the tables)"
     } else {
         ""

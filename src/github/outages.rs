@@ -99,21 +99,40 @@ pub(super) struct Outages {
     endpoints: Mutex<HashMap<&'static str, Endpoint>>,
 }
 
+/// What an event did to an endpoint: what to log, and its failures so far.
+struct Step {
+    say: Say,
+    failures: u64,
+    failing_for_ms: u64,
+}
+
 impl Outages {
-    /// Runs `f` on the endpoint's state. A poisoned lock (a panic elsewhere while it was held)
-    /// still holds consistent counters, so logging goes on.
-    fn with<T>(&self, endpoint: &'static str, f: impl FnOnce(&mut Endpoint) -> T) -> T {
+    /// Applies `event` to the endpoint's state. A poisoned lock (a panic elsewhere while it
+    /// was held) still holds consistent counters, so logging goes on.
+    fn step(
+        &self,
+        endpoint: &'static str,
+        event: impl FnOnce(&mut Endpoint, Instant) -> Say,
+    ) -> Step {
+        let now = Instant::now();
         let mut map = self
             .endpoints
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(map.entry(endpoint).or_default())
+        let e = map.entry(endpoint).or_default();
+        let failing_for_ms = e.failing_for(now).as_millis() as u64;
+        let say = event(e, now);
+        Step {
+            say,
+            failures: e.failures,
+            failing_for_ms,
+        }
     }
 
     /// An attempt at `endpoint` failed with `what` (`status 502: …`, `timed out`, a
     /// connection error, a rate limit); `attempt` counts from 1 for the request.
     pub(super) fn failed(&self, endpoint: &'static str, what: &str, attempt: u32) {
-        match self.with(endpoint, |e| e.failed(Instant::now())) {
+        match self.step(endpoint, Endpoint::failed).say {
             Say::Warn => tracing::warn!(
                 endpoint,
                 failure = %what,
@@ -132,17 +151,16 @@ impl Outages {
         took: Duration,
         last: &str,
     ) {
-        let now = Instant::now();
-        let (say, failures, failing_for) = self.with(endpoint, |e| {
-            (e.gave_up(now), e.failures, e.failing_for(now))
-        });
-        let took_ms = took.as_millis() as u64;
-        let failing_for_ms = failing_for.as_millis() as u64;
+        let Step {
+            say,
+            failures,
+            failing_for_ms,
+        } = self.step(endpoint, Endpoint::gave_up);
         match say {
             Say::Warn => tracing::warn!(
                 endpoint,
                 attempts,
-                took_ms,
+                took_ms = took.as_millis() as u64,
                 failing_for_ms,
                 failures,
                 last,
@@ -154,12 +172,11 @@ impl Outages {
 
     /// `endpoint` answered; if it was failing, say that it recovered.
     pub(super) fn answered(&self, endpoint: &'static str) {
-        let now = Instant::now();
-        let (say, failures, failing_for) = self.with(endpoint, |e| {
-            let failing_for = e.failing_for(now);
-            (e.answered(), e.failures, failing_for)
-        });
-        let failing_for_ms = failing_for.as_millis() as u64;
+        let Step {
+            say,
+            failures,
+            failing_for_ms,
+        } = self.step(endpoint, |e, _| e.answered());
         match say {
             Say::Info => tracing::info!(
                 endpoint,

@@ -210,9 +210,12 @@ impl Config {
                 ));
             }
         };
-        // Its range from SETTINGS; a setting declared without one takes any whole number.
+        // Its range from SETTINGS. One read as a number but declared without a range is a
+        // mistake in this file: refused rather than taking any number.
         let number = |name: &'static str| -> Result<u64, ConfigError> {
-            let (min, max) = settings::range_of(name).unwrap_or((0, u64::MAX));
+            let Some((min, max)) = settings::range_of(name) else {
+                return Err(err(name, "has no declared range (a bug in reviewgate)"));
+            };
             let v = value(name);
             match v.trim().parse::<u64>() {
                 Ok(n) if (min..=max).contains(&n) => Ok(n),

@@ -61,6 +61,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A query failed because the schema has no such table: the store was never migrated, or
+    /// predates the table (SQLite says so in words; PostgreSQL with code 42P01).
+    pub fn is_missing_table(&self) -> bool {
+        match self {
+            StoreError::Query {
+                source: sqlx::Error::Database(db),
+                ..
+            } => db.code().as_deref() == Some("42P01") || db.message().contains("no such table"),
+            _ => false,
+        }
+    }
+
     /// An error for operation `op`, from the driver.
     pub(crate) fn query(op: &'static str) -> impl Fn(sqlx::Error) -> StoreError + Copy {
         move |source| StoreError::Query { op, source }

@@ -156,6 +156,15 @@ impl Store {
         Ok(Store { backend, shown })
     }
 
+    /// The SQLite file a store URL names (relative to the working directory unless
+    /// absolute); `None` for PostgreSQL or a URL that is not a store's.
+    pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+        match url::parse(url) {
+            Ok(url::Location::Sqlite(path)) => Some(path),
+            _ => None,
+        }
+    }
+
     /// Opens a store that must already exist: as [`Store::connect`], except that a SQLite
     /// file that does not exist is an error instead of being created. For commands that only
     /// read (`audit`, `replay`): run in the wrong directory, they must say there is no store

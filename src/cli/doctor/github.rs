@@ -186,6 +186,38 @@ fn grants(installation: &InstallationInfo, permission: &str, level: &str) -> boo
     }
 }
 
+/// Whether the installation lists its permissions and lacks `permission` at `level`. One
+/// listed without permissions says nothing about them: only what is listed and lacking fails.
+fn lacks(installation: &InstallationInfo, permission: &str, level: &str) -> bool {
+    !installation.permissions.is_empty() && !grants(installation, permission, level)
+}
+
+/// The permissions the gate needs that the installation lacks, each with why.
+fn lacking_permissions(installation: &InstallationInfo) -> Vec<String> {
+    let mut missing: Vec<String> = NEEDED
+        .iter()
+        .filter(|(permission, level, _)| lacks(installation, permission, level))
+        .map(|(permission, level, why)| format!("{permission}: {level} ({why})"))
+        .collect();
+    if installation.is_organisation() && lacks(installation, "members", "read") {
+        missing.push("members: read (to resolve the teams a policy names)".into());
+    }
+    missing
+}
+
+/// The events the App handles that the installation lists as not subscribed (none when it
+/// lists no events at all).
+fn unsubscribed_events(installation: &InstallationInfo) -> Vec<&'static str> {
+    if installation.events.is_empty() {
+        return Vec::new();
+    }
+    crate::app::events::HANDLED
+        .iter()
+        .copied()
+        .filter(|e| !installation.events.iter().any(|have| have == e))
+        .collect()
+}
+
 /// An organisation's floor as the App would use it.
 enum Floor {
     /// None to apply: no organisation, no policy repository visible, or no file in it.
@@ -214,21 +246,7 @@ impl Doctor<'_> {
             );
             return;
         }
-        // An installation listed without its permissions (or events) says nothing about them:
-        // only what is listed and lacking fails.
-        let listed_permissions = !installation.permissions.is_empty();
-        let mut missing: Vec<String> = NEEDED
-            .iter()
-            .filter(|_| listed_permissions)
-            .filter(|(permission, level, _)| !grants(installation, permission, level))
-            .map(|(permission, level, why)| format!("{permission}: {level} ({why})"))
-            .collect();
-        if listed_permissions
-            && installation.is_organisation()
-            && !grants(installation, "members", "read")
-        {
-            missing.push("members: read (to resolve the teams a policy names)".into());
-        }
+        let missing = lacking_permissions(installation);
         if !missing.is_empty() {
             report.fail(
                 &name,
@@ -251,18 +269,12 @@ impl Doctor<'_> {
                 return;
             }
         };
-        let unsubscribed: Vec<&str> = crate::app::events::HANDLED
-            .iter()
-            .copied()
-            .filter(|e| {
-                !installation.events.is_empty() && !installation.events.iter().any(|have| have == e)
-            })
-            .collect();
         let archived = repos.iter().filter(|r| r.archived).count();
         let listed = format!(
             "token issued; {} repositories ({archived} archived, not checked)",
             repos.len()
         );
+        let unsubscribed = unsubscribed_events(installation);
         if !unsubscribed.is_empty() {
             report.fail(
                 &name,
@@ -271,12 +283,13 @@ impl Doctor<'_> {
                     unsubscribed.join(", ")
                 ),
             );
+        } else if lacks(installation, "merge_queues", "read") {
+            report.warn(
+                &name,
+                format!("{listed}; but it has not granted merge_queues: read, so a merge queue that requires the check waits for a verdict that never comes"),
+            );
         } else {
-            let mut caveats = Vec::new();
-            if listed_permissions && !grants(installation, "merge_queues", "read") {
-                caveats.push("it has not granted merge_queues: read, so a merge queue that requires the check waits for a verdict that never comes".to_string());
-            }
-            report.pass_unless(&name, listed, &caveats);
+            report.pass(&name, listed);
         }
         let floor = if installation.is_organisation() {
             self.floor(installation, &repos, report).await
@@ -284,16 +297,32 @@ impl Doctor<'_> {
             Floor::None
         };
         let live: Vec<&InstalledRepo> = repos.iter().filter(|r| !r.archived).collect();
-        for (i, repo) in live.iter().enumerate() {
+        self.policies_within_quota(installation, &live, &floor, report)
+            .await;
+    }
+
+    /// Each repository's policy, while the installation has quota to spare for it.
+    async fn policies_within_quota(
+        &self,
+        installation: &InstallationInfo,
+        repos: &[&InstalledRepo],
+        floor: &Floor,
+        report: &mut Report<'_>,
+    ) {
+        for (i, repo) in repos.iter().enumerate() {
             let left = self.github.metrics().rate_limit_of(installation.id);
             if let Some(left) = left.filter(|left| *left < QUOTA_FLOOR) {
                 report.skip(
-                    &format!("policy ({} more repositories of {account})", live.len() - i),
+                    &format!(
+                        "policy ({} more repositories of {})",
+                        repos.len() - i,
+                        installation.account_name()
+                    ),
                     format!("the installation has {left} requests left this hour and the App needs them; run doctor again later"),
                 );
-                break;
+                return;
             }
-            self.policy(installation.id, repo, &floor, report).await;
+            self.policy(installation.id, repo, floor, report).await;
         }
     }
 

@@ -9,8 +9,8 @@
 //! because an earlier one failed is reported as skipped, so the first FAIL line is the one to
 //! fix first. It only reads: nothing is written to GitHub or to the store.
 //!
-//! Exit 0 when no check fails (WARN lines pass, with something worth a look), 1 when one
-//! fails, 2 when a setting is missing or invalid (as `serve`).
+//! Exit 0 when every check passes (WARN lines pass, with something worth a look), 1 when one
+//! fails or could not run, 2 when a setting is missing or invalid (as `serve`).
 
 mod github;
 
@@ -38,6 +38,7 @@ struct Report<'a> {
     out: &'a mut dyn Write,
     checks: usize,
     failed: usize,
+    skipped: usize,
 }
 
 impl Report<'_> {
@@ -49,8 +50,10 @@ impl Report<'_> {
             Status::Skip => "SKIP",
         };
         self.checks += 1;
-        if status == Status::Fail {
-            self.failed += 1;
+        match status {
+            Status::Fail => self.failed += 1,
+            Status::Skip => self.skipped += 1,
+            Status::Pass | Status::Warn => {}
         }
         // One line per check, and nothing a repository's policy file or GitHub's answer could
         // do to the operator's terminal.
@@ -87,14 +90,24 @@ impl Report<'_> {
         }
     }
 
+    /// Whether every check ran and passed: a skipped check proved nothing.
+    fn all_passed(&self) -> bool {
+        self.failed == 0 && self.skipped == 0
+    }
+
     fn summary(&mut self) {
-        let line = if self.failed == 0 {
-            format!("doctor: all {} checks passed", self.checks)
-        } else {
+        let line = if self.failed > 0 {
             format!(
                 "doctor: {} of {} checks failed; fix the first FAIL line first",
                 self.failed, self.checks
             )
+        } else if self.skipped > 0 {
+            format!(
+                "doctor: {} of {} checks skipped; run doctor again when they can run",
+                self.skipped, self.checks
+            )
+        } else {
+            format!("doctor: all {} checks passed", self.checks)
         };
         let _ = writeln!(self.out, "{line}");
     }
@@ -105,6 +118,7 @@ pub(super) fn run(settings: &Settings, out: &mut dyn Write, _err: &mut dyn Write
         out,
         checks: 0,
         failed: 0,
+        skipped: 0,
     };
     let config = match Config::from_settings(settings) {
         Ok(config) => config,
@@ -136,7 +150,7 @@ pub(super) fn run(settings: &Settings, out: &mut dyn Write, _err: &mut dyn Write
     }
     webhook_secret(&config, &mut report);
     report.summary();
-    if report.failed == 0 {
+    if report.all_passed() {
         EXIT_OK
     } else {
         EXIT_NOT_APPROVED
@@ -156,8 +170,7 @@ fn check_of(e: &ConfigError) -> &'static str {
 async fn store_check(config: &Config, report: &mut Report<'_>) {
     let url = config.database_url.expose_secret();
     let shown = config.database_url_redacted();
-    if let Some(path) = url.strip_prefix("sqlite:") {
-        let path = Path::new(path.strip_prefix("//").unwrap_or(path));
+    if let Some(path) = Store::sqlite_file(url) {
         if !path.exists() {
             let dir = match path.parent() {
                 Some(d) if !d.as_os_str().is_empty() => d,
@@ -195,17 +208,13 @@ async fn store_check(config: &Config, report: &mut Report<'_>) {
             "store",
             format!("{shown} answers; {n} pull requests with work pending"),
         ),
-        Err(e) => {
-            let problem = store_problem(url, &e);
-            if problem.contains("no such table") || problem.contains("does not exist") {
-                report.pass(
-                    "store",
-                    format!("{shown} answers; its schema is made when serve starts (or by reviewgate migrate)"),
-                );
-            } else {
-                report.fail("store", problem);
-            }
-        }
+        Err(e) if e.is_missing_table() => report.pass(
+            "store",
+            format!(
+                "{shown} answers; its schema is made when serve starts (or by reviewgate migrate)"
+            ),
+        ),
+        Err(e) => report.fail("store", store_problem(url, &e)),
     }
 }
 
