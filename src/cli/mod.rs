@@ -90,8 +90,8 @@ pub enum Command {
     /// the private key, GitHub's answer to the App's JWT, each installation's token, the
     /// policy on each installed repository's default branch (and each organisation's floor),
     /// the webhook secret and GitHub's webhook configuration. One line per check, saying what
-    /// to fix; exit 0 when every check passes, 1 when one fails, 2 when a setting is missing
-    /// or invalid.
+    /// to fix; exit 0 when every check passes, 1 when one fails or could not run, 2 when a
+    /// setting is missing or invalid.
     Doctor(Settings),
     /// Apply the store's schema migrations and exit 0 (also when none are left to apply).
     /// Reads only REVIEWGATE_DATABASE_URL (default sqlite:reviewgate.db) and the logging
