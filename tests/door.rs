@@ -305,7 +305,9 @@ async fn refused_credentials_keep_the_server_up_but_not_ready_until_they_work() 
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("refused the App's credentials"), "{body}");
 
-    // Still alive and still taking deliveries.
+    // Still alive and still taking deliveries (once the store is connected, which readiness
+    // cannot show here: it reports the credentials first).
+    server.wait_for_store().await;
     let healthz = reqwest::get(format!("{}/healthz", server.url))
         .await
         .expect("healthz");

@@ -59,6 +59,7 @@ async fn an_outage_gives_one_warning_per_endpoint_then_a_summary() {
         )
     });
     let opened = webhooks::pull_request_event("opened", &fake, REPO, n, INSTALLATION);
+    server.wait_for_store().await;
     assert_eq!(server.deliver("pull_request", &opened).await, 202);
     // Long enough for several requests to give up (2 s deadline) and be tried again.
     tokio::time::sleep(Duration::from_secs(6)).await;

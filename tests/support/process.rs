@@ -194,6 +194,22 @@ impl ServerProcess {
         req.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
     }
 
+    /// Waits until the store is connected (`reviewgate_store_up 1`). `/healthz` answers
+    /// before the store is: a delivery sent in between is refused 503 so that GitHub
+    /// redelivers it, which a test that means "deliveries are taken" must not race.
+    pub async fn wait_for_store(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self
+            .metrics()
+            .await
+            .lines()
+            .any(|l| l == "reviewgate_store_up 1")
+        {
+            assert!(Instant::now() < deadline, "the store did not connect");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// What `/metrics` answers now (empty when it does not answer).
     pub async fn metrics(&self) -> String {
         match reqwest::get(format!("{}/metrics", self.url)).await {
