@@ -130,7 +130,7 @@ mod tests {
 
     #[tokio::test]
     async fn values_expire_errors_are_not_kept_and_forget_works() {
-        let cache: Coalesced<u32> = Coalesced::new(Duration::from_millis(50), 100);
+        let cache: Coalesced<u32> = Coalesced::new(Duration::from_secs(1), 100);
         assert_eq!(
             cache.get("k", || async { Err::<u32, &str>("down") }).await,
             Err("down")
@@ -143,7 +143,7 @@ mod tests {
             cache.get("k", || async { Ok::<u32, &str>(2) }).await,
             Ok((1, true))
         );
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
         assert_eq!(
             cache.get("k", || async { Ok::<u32, &str>(3) }).await,
             Ok((3, false))
