@@ -330,6 +330,15 @@ async fn a_head_that_moves_while_it_is_judged_never_gets_the_new_heads_verdict()
         &format!("/repos/{REPO}/pulls/{n}"),
         FaultKind::Delay(Duration::from_millis(1500)),
     ));
+    let pr_path = format!("/repos/{REPO}/pulls/{n}");
+    let pr_reads = || {
+        h.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == Method::GET && r.path == pr_path)
+            .count()
+    };
+    let before = pr_reads();
     let event = webhooks::pull_request_event("synchronize", &h.fake, REPO, n, INSTALLATION);
     assert!(
         h.deliver("pull_request", &event)
@@ -337,7 +346,16 @@ async fn a_head_that_moves_while_it_is_judged_never_gets_the_new_heads_verdict()
             .status()
             .is_success()
     );
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Push while that slow read is on its way (the fake records a request before answering),
+    // not after a guessed sleep that a slow machine could make land after it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while pr_reads() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the PR was not read again"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let second = "f2".repeat(20);
     h.fake.push(
         REPO,
