@@ -58,6 +58,7 @@ async fn a_store_missing_at_start_up_leaves_the_server_live_but_not_ready_until_
     let data = dir.path().join("not-yet");
     let url = format!("sqlite:{}", data.join("reviewgate.db").display());
     let h = Harness::started(fake_world().await, &[("REVIEWGATE_DATABASE_URL", &url)]).await;
+    h.wait_for_credentials().await;
     assert_eq!(h.get("/healthz").await.status(), 200);
     let (status, body) = readyz(&h).await;
     assert_eq!(status, 503, "{body}");

@@ -103,6 +103,7 @@ impl Harness {
     pub async fn with(fake: FakeGitHub, overrides: &[(&str, &str)]) -> Harness {
         let h = Harness::started(fake, overrides).await;
         h.wait_for_store().await;
+        h.wait_for_credentials().await;
         h
     }
 
@@ -137,6 +138,18 @@ impl Harness {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.server.state.app.store.ready().is_none() {
             assert!(Instant::now() < deadline, "the store did not connect");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until GitHub has accepted the App's credentials. The start-up try is bounded
+    /// by the 2 s GitHub timeout, which a loaded machine signing the JWT in a debug build
+    /// could exceed; the next try is 10 s later, and until it the server is not ready (and
+    /// that try would be one more request for tests that count them).
+    pub async fn wait_for_credentials(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Some(why) = self.server.state.credentials.not_ready_because() {
+            assert!(Instant::now() < deadline, "{why}");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
